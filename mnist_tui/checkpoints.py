@@ -1,0 +1,106 @@
+"""Checkpoints that describe themselves, saved atomically, loaded without running code.
+
+checkpoint.pt holds the best weights plus what rebuilds the model (name, args, classes,
+mean/std); last.pt holds the whole training state for `--resume`. Both load with
+`torch.load(path, map_location="cpu", weights_only=True)`.
+"""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from mnist_tui.errors import CheckpointError
+from mnist_tui.fsutil import atomic_write_with
+from mnist_tui.models import MODELS, build_model
+
+FORMAT = "mnist_tui.checkpoint/1"
+STATE_FORMAT = "mnist_tui.training_state/1"
+
+
+def save(obj: dict[str, Any], path: Path) -> None:
+    """torch.save through a temporary file and os.replace: never a truncated file."""
+    atomic_write_with(path, lambda f: torch.save(obj, f))
+
+
+def make_checkpoint(
+    *,
+    model_name: str,
+    model_args: dict[str, Any],
+    classes: list[str],
+    mean: float,
+    std: float,
+    state_dict: dict[str, torch.Tensor],
+    epoch: int,
+    val_acc: float,
+    dataset: str,
+    config: dict[str, Any],
+) -> dict[str, Any]:
+    """The contents of checkpoint.pt: weights plus everything needed to use them."""
+    return {
+        "format": FORMAT,
+        "model": model_name,
+        "model_args": model_args,
+        "classes": list(classes),
+        "mean": float(mean),
+        "std": float(std),
+        "input_size": [1, 28, 28],
+        "dataset": dataset,
+        "epoch": epoch,
+        "val_acc": float(val_acc),
+        "config": config,
+        "torch_version": str(torch.__version__),
+        # Cloned onto the CPU so that a GPU-trained file loads anywhere.
+        "state_dict": {k: v.detach().to("cpu", copy=True) for k, v in state_dict.items()},
+    }
+
+
+def load(path: Path, expected_format: str = FORMAT) -> dict[str, Any]:
+    """Load a checkpoint safely (weights only, onto the CPU) or raise CheckpointError."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path} does not exist.")
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file.")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        # weights_only refuses any pickle that would import or call code.
+        first = str(e).strip().splitlines()[0] if str(e).strip() else "unsafe content"
+        raise CheckpointError(
+            f"{path} was refused: it holds more than weights ({first[:120]}). "
+            "Only load checkpoints from sources you trust."
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint (truncated or not a torch file: "
+            f"{str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__})."
+        ) from None
+    if not isinstance(obj, dict) or obj.get("format") != expected_format:
+        raise CheckpointError(
+            f"{path} is not an mnist checkpoint (expected format {expected_format})."
+        )
+    return obj
+
+
+def model_from_checkpoint(checkpoint: dict[str, Any], source: str = "checkpoint") -> nn.Module:
+    """Rebuild the model a checkpoint describes and load its weights (eval mode, CPU)."""
+    name = checkpoint.get("model")
+    if name not in MODELS:
+        raise CheckpointError(f"{source} uses an unknown model {name!r}.")
+    model = build_model(
+        name, num_classes=len(checkpoint["classes"]), **checkpoint.get("model_args", {})
+    )
+    try:
+        model.load_state_dict(checkpoint["state_dict"])
+    except (RuntimeError, KeyError) as e:
+        detail = str(e).strip().splitlines()[0][:160]
+        raise CheckpointError(
+            f"{source} does not fit the {name} architecture ({detail})."
+        ) from None
+    return model.eval()

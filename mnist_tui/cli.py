@@ -1,0 +1,244 @@
+"""The `mnist` command line: Typer commands that compose the rest of the package.
+
+Only the standard library, Typer and Rich are imported at module level; torch,
+torchvision and matplotlib are imported inside the commands that need them, so
+`mnist --help` answers at once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mnist_tui import __version__
+from mnist_tui.config import DATASETS, FIELDS, help_for, resolve_config
+from mnist_tui.errors import MnistError
+
+app = typer.Typer(
+    name="mnist",
+    help="A terminal workbench for MNIST: download, train, evaluate, predict, inspect, export.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+# --- shared options -----------------------------------------------------------------------
+
+RunsDir = Annotated[
+    Path,
+    typer.Option("--runs-dir", envvar="MNIST_RUNS_DIR", help="Folder holding the run folders."),
+]
+DataRoot = Annotated[
+    Path,
+    typer.Option("--root", envvar="MNIST_DATA_DIR", help="Folder holding the datasets."),
+]
+Plain = Annotated[
+    bool, typer.Option("--plain", help="Plain line output instead of the live display.")
+]
+
+
+def stderr_line(message: str) -> None:
+    print(f"mnist: error: {message}", file=sys.stderr, flush=True)
+
+
+def is_interactive() -> bool:
+    """A live display only makes sense on a real terminal that understands escapes."""
+    return sys.stdout.isatty() and os.environ.get("TERM", "") not in ("", "dumb")
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        print(f"mnist {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=version_callback, is_eager=True, help="Show version."),
+    ] = False,
+) -> None:
+    """A terminal workbench for MNIST: download, train, evaluate, predict, inspect, export."""
+
+
+# --- download -------------------------------------------------------------------------------
+
+
+@app.command()
+def download(
+    dataset: Annotated[str, typer.Option(help=f"One of: {', '.join(DATASETS)}.")] = "mnist",
+    data_root: DataRoot = Path("data"),
+    source: Annotated[
+        Path | None,
+        typer.Option(
+            "--from",
+            help="Import from a local folder or .tgz/.tar.gz/.zip of IDX files (raw or .gz).",
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Fetch again even if present.")] = False,
+    plain: Plain = False,
+) -> None:
+    """Fetch a dataset through torchvision's mirrors (or import it --from a local copy)."""
+    from mnist_tui import datasets
+    from mnist_tui.progress import byte_progress
+
+    spec = datasets.spec_for(dataset)
+    if not force and datasets.is_installed(data_root, spec):
+        print(f"{spec.name}: already present in {datasets.raw_dir(data_root, spec)}, verified.")
+        return
+    with byte_progress(live=is_interactive() and not plain) as progress:
+        if source is not None:
+            folder = datasets.import_from(source, data_root, spec, progress)
+        else:
+            folder = datasets.download(data_root, spec, progress)
+    print(f"{spec.name}: 4 files verified (md5) and installed in {folder}.")
+
+
+# --- train ----------------------------------------------------------------------------------
+
+
+class StopFlag:
+    """Turns SIGINT/SIGTERM into a request the loop honours after the current step."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+
+    def __call__(self) -> bool:
+        return self.signal is not None
+
+    def handle(self, signum: int, _frame: Any) -> None:
+        if self.signal is None:
+            self.signal = signum
+            print(
+                "\nStopping after the current step; saving... (the run can be resumed)",
+                file=sys.stderr,
+                flush=True,
+            )
+        # A second signal while saving is ignored: the files are written atomically anyway.
+
+    def install(self) -> None:
+        signal.signal(signal.SIGINT, self.handle)
+        signal.signal(signal.SIGTERM, self.handle)
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + (self.signal or signal.SIGINT)
+
+
+@app.command()
+def train(
+    model: Annotated[str | None, typer.Option(help=help_for("model"))] = None,
+    dataset: Annotated[str | None, typer.Option(help=help_for("dataset"))] = None,
+    epochs: Annotated[int | None, typer.Option(help=help_for("epochs"))] = None,
+    batch_size: Annotated[int | None, typer.Option(help=help_for("batch_size"))] = None,
+    lr: Annotated[float | None, typer.Option(help=help_for("lr"))] = None,
+    momentum: Annotated[float | None, typer.Option(help=help_for("momentum"))] = None,
+    weight_decay: Annotated[float | None, typer.Option(help=help_for("weight_decay"))] = None,
+    optimizer: Annotated[str | None, typer.Option(help=help_for("optimizer"))] = None,
+    scheduler: Annotated[str | None, typer.Option(help=help_for("scheduler"))] = None,
+    patience: Annotated[int | None, typer.Option(help=help_for("patience"))] = None,
+    val_size: Annotated[int | None, typer.Option(help=help_for("val_size"))] = None,
+    label_smoothing: Annotated[float | None, typer.Option(help=help_for("label_smoothing"))] = None,
+    augment: Annotated[bool | None, typer.Option(help=help_for("augment"))] = None,
+    seed: Annotated[int | None, typer.Option(help=help_for("seed"))] = None,
+    deterministic: Annotated[bool | None, typer.Option(help=help_for("deterministic"))] = None,
+    device: Annotated[str | None, typer.Option(help=help_for("device"))] = None,
+    precision: Annotated[str | None, typer.Option(help=help_for("precision"))] = None,
+    name: Annotated[str | None, typer.Option(help=help_for("name"))] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="TOML file of settings (e.g. a run's config.toml)."),
+    ] = None,
+    resume: Annotated[
+        str | None, typer.Option(help="Continue an interrupted run (id, prefix, path, latest).")
+    ] = None,
+    runs_dir: RunsDir = Path("runs"),
+    data_root: DataRoot = Path("data"),
+    plain: Plain = False,
+) -> None:
+    """Train a model; every run gets its own folder under runs/."""
+    given = {k: v for k, v in locals().items() if v is not None}
+    overrides = {k: given[k] for k in FIELDS if k in given}
+    # Checked before anything heavy is imported: a typo costs no waiting.
+    resolved = resolve_config(config, overrides)
+    from mnist_tui import training
+    from mnist_tui.reporters import PlainReporter
+    from mnist_tui.runs import resolve_run
+
+    resume_run = None
+    if resume is not None:
+        if config is not None:
+            raise MnistError("--resume continues a run with its own config: drop --config.")
+        resume_run = resolve_run(resume, runs_dir)
+        resolved = training.resume_config(resume_run, overrides)
+
+    stop = StopFlag()
+    stop.install()
+    reporters = [PlainReporter()]
+    outcome = training.train(
+        resolved,
+        data_root=data_root,
+        runs_dir=runs_dir,
+        reporters=reporters,
+        should_stop=stop,
+        resume=resume_run,
+    )
+    if outcome.ended.status == "interrupted":
+        raise typer.Exit(stop.exit_code)
+
+
+# --- runs -----------------------------------------------------------------------------------
+
+
+@app.command("runs")
+def list_runs_command(
+    runs_dir: RunsDir = Path("runs"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """A table of runs, newest first."""
+    import json
+
+    from mnist_tui.runs import list_runs
+
+    records = list_runs(runs_dir)
+    if as_json:
+        print(json.dumps(records, indent=2))
+        return
+    if not records:
+        print(f"No runs in {runs_dir}: train one with `mnist train`.")
+        return
+    from rich.console import Console
+
+    from mnist_tui.render import runs_table
+
+    Console().print(runs_table(records))
+
+
+# --- entry point ----------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry: every expected failure is one line on stderr, no traceback."""
+    try:
+        code = app(args=argv, prog_name="mnist", standalone_mode=False)
+    except MnistError as e:
+        stderr_line(str(e))
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        sys.exit(130)
+    except typer.TyperException as e:  # usage errors: bad option values, unknown options
+        message = e.format_message() if hasattr(e, "format_message") else str(e)
+        ctx = getattr(e, "ctx", None)
+        command = ctx.command_path if ctx is not None else "mnist"
+        stderr_line(f"{message} (see `{command} --help`)")
+        sys.exit(getattr(e, "exit_code", 2))
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,54 @@
+"""Progress for work that takes time outside training (downloads, imports, evaluation).
+
+Callers get a plain function `(what, done, total)`; whether it draws a Rich bar or prints
+lines is decided here, so data code never touches the terminal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
+
+ProgressFn = Callable[[str, int, int], None]
+
+
+@contextlib.contextmanager
+def byte_progress(live: bool) -> Iterator[ProgressFn]:
+    """A progress function that draws one Rich bar per item, or prints when each ends."""
+    if not live:
+        finished: set[str] = set()
+
+        def plain(what: str, done: int, total: int) -> None:
+            if total and done >= total and what not in finished:
+                finished.add(what)
+                print(f"  {what}: {done:,}/{total:,}", file=sys.stderr, flush=True)
+
+        yield plain
+        return
+
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, transient=False) as bar:
+        tasks: dict[str, int] = {}
+
+        def draw(what: str, done: int, total: int) -> None:
+            if what not in tasks:
+                tasks[what] = bar.add_task(what, total=total or None)
+            bar.update(tasks[what], completed=done, total=total or None)
+
+        yield draw

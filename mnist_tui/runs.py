@@ -1,0 +1,304 @@
+"""Run folders: ids, config.toml, metrics.csv, summary.toml, listing and `latest`.
+
+Standard library only: `mnist runs` lists runs without importing torch. Checkpoint
+files are handled by `checkpoints.py`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import socket
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+import tomllib
+
+from mnist_tui.errors import RunError
+from mnist_tui.events import Callback, EpochEnded, RunEnded, RunStarted
+from mnist_tui.fsutil import atomic_write_text
+
+METRICS_COLUMNS = (
+    "epoch",
+    "train_loss",
+    "train_acc",
+    "val_loss",
+    "val_acc",
+    "lr",
+    "seconds",
+    "samples_per_s",
+)
+FINISHED = ("completed", "early_stopped")
+
+
+def default_runs_dir() -> Path:
+    return Path(os.environ.get("MNIST_RUNS_DIR") or "runs")
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """One run's folder and the names of the files in it."""
+
+    path: Path
+
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    @property
+    def config(self) -> Path:
+        return self.path / "config.toml"
+
+    @property
+    def metrics(self) -> Path:
+        return self.path / "metrics.csv"
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.path / "checkpoint.pt"
+
+    @property
+    def last(self) -> Path:
+        return self.path / "last.pt"
+
+    @property
+    def summary(self) -> Path:
+        return self.path / "summary.toml"
+
+    @property
+    def curves(self) -> Path:
+        return self.path / "curves.png"
+
+    def write_toml(self, path: Path, document: dict[str, Any]) -> None:
+        atomic_write_text(path, tomli_w.dumps(_drop_none(document)))
+
+    def read_summary(self) -> dict[str, Any]:
+        return _read_toml(self.summary)
+
+    def read_config(self) -> dict[str, Any]:
+        return _read_toml(self.config)
+
+    def read_metrics(self) -> list[dict[str, float]]:
+        """metrics.csv as a list of rows with numeric values; [] when absent."""
+        if not self.metrics.is_file():
+            return []
+        rows = []
+        with open(self.metrics, newline="") as f:
+            for row in csv.DictReader(f):
+                try:
+                    rows.append({k: float(v) for k, v in row.items()})
+                except (TypeError, ValueError) as e:
+                    raise RunError(f"{self.metrics} has a malformed row: {e}.") from None
+        return rows
+
+    def write_metrics(self, rows: list[dict[str, float | int]]) -> None:
+        """Rewrite metrics.csv whole, atomically: header once, one row per epoch."""
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=METRICS_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _csv_value(row[k]) for k in METRICS_COLUMNS})
+        atomic_write_text(self.metrics, buffer.getvalue())
+
+
+def _csv_value(value: float | int) -> str:
+    return str(int(value)) if isinstance(value, int) else f"{value:.6g}"
+
+
+def _drop_none(document: dict[str, Any]) -> dict[str, Any]:
+    """TOML has no null: leave out keys whose value is None, recursively."""
+    return {
+        k: _drop_none(v) if isinstance(v, dict) else v for k, v in document.items() if v is not None
+    }
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise RunError(f"{path} is missing: the run folder is incomplete.") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise RunError(f"{path} is damaged ({e}).") from None
+
+
+_LABEL_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def create_run(runs_dir: Path, label: str, now: datetime | None = None) -> RunFolder:
+    """A new, empty run folder `<UTC time>-<label>`; a suffix keeps ids unique.
+
+    `mkdir` without exist_ok is the lock: two runs started in the same second race for
+    the name and the loser takes the next suffix, so a folder is never reused.
+    """
+    runs_dir = Path(runs_dir)
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RunError(f"Cannot create the runs folder {runs_dir}: {e.strerror or e}.") from None
+    if not os.access(runs_dir, os.W_OK):
+        raise RunError(f"The runs folder {runs_dir} is not writable: use --runs-dir.")
+    stamp = (now or utc_now()).strftime("%Y%m%d-%H%M%S")
+    label = _LABEL_UNSAFE.sub("-", label).strip("-") or "run"
+    base = f"{stamp}-{label}"
+    for attempt in range(1, 1000):
+        path = runs_dir / (base if attempt == 1 else f"{base}-{attempt}")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise RunError(f"Cannot create {path}: {e.strerror or e}.") from None
+        return RunFolder(path)
+    raise RunError(f"Too many runs named {base} in {runs_dir}.")
+
+
+def _run_folders(runs_dir: Path) -> list[Path]:
+    if not runs_dir.is_dir():
+        return []
+    return sorted(
+        (p for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")),
+        key=lambda p: p.name,
+    )
+
+
+def resolve_run(spec: str | None, runs_dir: Path) -> RunFolder:
+    """A run from an id, a unique id prefix, a folder path or `latest` (the default)."""
+    runs_dir = Path(runs_dir)
+    spec = spec or "latest"
+    candidate = Path(spec)
+    if (candidate / "config.toml").is_file() or (candidate / "checkpoint.pt").is_file():
+        return RunFolder(candidate)
+    folders = _run_folders(runs_dir)
+    if spec == "latest":
+        if not folders:
+            raise RunError(f"No runs in {runs_dir}: train one with `mnist train`.")
+        return RunFolder(folders[-1])
+    exact = [p for p in folders if p.name == spec]
+    matches = exact or [p for p in folders if p.name.startswith(spec)]
+    if len(matches) == 1:
+        return RunFolder(matches[0])
+    if not matches:
+        raise RunError(f"No run {spec!r} in {runs_dir}: `mnist runs` lists them.")
+    names = ", ".join(p.name for p in matches[:4])
+    raise RunError(f"{spec!r} matches {len(matches)} runs ({names}...): give more of the id.")
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def effective_status(summary: dict[str, Any]) -> str:
+    """The recorded status, except a `running` run whose process is gone: `interrupted`."""
+    status = str(summary.get("status", "damaged"))
+    if status == "running" and summary.get("host") == socket.gethostname():
+        pid = summary.get("pid")
+        if isinstance(pid, int) and not _process_alive(pid):
+            return "interrupted"
+    return status
+
+
+def list_runs(runs_dir: Path) -> list[dict[str, Any]]:
+    """One plain record per run folder, newest first; unreadable folders are `damaged`."""
+    records = []
+    for path in reversed(_run_folders(Path(runs_dir))):
+        run = RunFolder(path)
+        record: dict[str, Any] = {"id": run.id, "path": str(path), "status": "damaged"}
+        try:
+            config = run.read_config()
+            summary = run.read_summary()
+        except RunError as e:
+            record["problem"] = str(e)
+            records.append(record)
+            continue
+        train = config.get("train", {})
+        record.update(
+            status=effective_status(summary),
+            model=train.get("model"),
+            dataset=train.get("dataset"),
+            epochs_run=summary.get("epochs_run", 0),
+            best_epoch=summary.get("best_epoch"),
+            best_val_acc=summary.get("best_val_acc"),
+            test_acc=summary.get("test_acc"),
+            seconds=summary.get("seconds"),
+            started=summary.get("started"),
+        )
+        records.append(record)
+    return records
+
+
+class RunRecorder(Callback):
+    """Keeps metrics.csv and summary.toml of a run folder in step with the loop's events."""
+
+    def __init__(self, run: RunFolder, started: datetime | None = None) -> None:
+        self.run = run
+        self.rows: list[dict[str, float | int]] = []
+        self.summary: dict[str, Any] = {}
+        self.started = started or utc_now()
+
+    def on_run_start(self, event: RunStarted) -> None:
+        # On resume, keep the epochs before the one we restart from: no duplicates.
+        previous = self.run.read_metrics() if event.start_epoch > 1 else []
+        self.rows = [
+            {k: int(v) if k == "epoch" else v for k, v in row.items()}
+            for row in previous
+            if row["epoch"] < event.start_epoch
+        ]
+        if event.start_epoch > 1:
+            self.summary = self.run.read_summary()
+        self.summary.update(
+            status="running",
+            run_id=event.run_id,
+            model=event.model,
+            started=self.summary.get("started", iso(self.started)),
+            pid=os.getpid(),
+            host=socket.gethostname(),
+        )
+        self.run.write_metrics(self.rows)
+        self._write_summary()
+
+    def on_epoch_end(self, event: EpochEnded) -> None:
+        self.rows.append(event.csv_row())
+        self.run.write_metrics(self.rows)
+        self.summary.update(
+            epochs_run=event.epoch,
+            best_epoch=event.best_epoch,
+            best_val_acc=event.best_val_acc,
+            updated=iso(utc_now()),
+        )
+        self._write_summary()
+
+    def on_run_end(self, event: RunEnded) -> None:
+        self.summary.update(
+            status=event.status,
+            epochs_run=event.epochs_run,
+            best_epoch=event.best_epoch,
+            best_val_acc=event.best_val_acc,
+            test_loss=event.test_loss,
+            test_acc=event.test_acc,
+            seconds=round(self.summary.get("seconds", 0.0) + event.seconds, 3),
+            ended=iso(utc_now()),
+        )
+        self.summary.pop("pid", None)
+        self._write_summary()
+
+    def _write_summary(self) -> None:
+        self.run.write_toml(self.run.summary, self.summary)

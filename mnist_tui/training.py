@@ -1,0 +1,228 @@
+"""One `mnist train` run end to end: data, model, run folder, loop, summary, curves.
+
+The CLI resolves options and picks reporters; this module composes the pieces.
+"""
+
+from __future__ import annotations
+
+import errno
+import platform
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mnist_tui import __version__, checkpoints
+from mnist_tui.config import FIELDS, TrainConfig, apply_overrides, validate
+from mnist_tui.data import DataBundle, load_data
+from mnist_tui.devices import resolve_device, resolve_precision, seed_everything
+from mnist_tui.engine import Trainer, run_ended
+from mnist_tui.errors import ConfigError, MnistError, RunError
+from mnist_tui.events import Callback, CallbackList, RunEnded, RunStarted
+from mnist_tui.models import build_model, count_parameters, model_names
+from mnist_tui.runs import FINISHED, RunFolder, RunRecorder, create_run, iso, utc_now
+
+#: Settings a resumed run may change: they do not change what the run computes.
+RESUMABLE_OVERRIDES = frozenset({"epochs", "patience", "device", "precision"})
+
+
+class RunCheckpoints:
+    """The CheckpointStore of a run folder: checkpoint.pt (best) and last.pt (state)."""
+
+    def __init__(self, run: RunFolder, config: TrainConfig, data: DataBundle) -> None:
+        self.run = run
+        self.config = config
+        self.data = data
+
+    def save_best(self, state_dict: dict[str, torch.Tensor], epoch: int, val_acc: float) -> None:
+        spec = self.data.spec
+        checkpoint = checkpoints.make_checkpoint(
+            model_name=self.config.model,
+            model_args={},
+            classes=list(spec.classes),
+            mean=spec.mean,
+            std=spec.std,
+            state_dict=state_dict,
+            epoch=epoch,
+            val_acc=val_acc,
+            dataset=spec.name,
+            config=self.config.to_dict(),
+        )
+        checkpoints.save(checkpoint, self.run.checkpoint)
+
+    def save_last(self, state: dict[str, Any]) -> None:
+        checkpoints.save(state, self.run.last)
+
+
+@dataclass
+class TrainOutcome:
+    run: RunFolder
+    ended: RunEnded
+
+
+def config_document(
+    config: TrainConfig,
+    run: RunFolder,
+    data: DataBundle,
+    device: torch.device,
+    precision: str,
+    data_root: Path,
+) -> dict[str, Any]:
+    """config.toml: the resolved settings plus what makes the run reproducible."""
+    return {
+        "train": config.to_dict(),
+        "run": {"id": run.id, "created": iso(utc_now()), "mnist_tui": __version__},
+        "environment": {
+            "torch": str(torch.__version__),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "device": str(device),
+            "device_name": torch.cuda.get_device_name(device)
+            if device.type == "cuda"
+            else platform.processor() or platform.machine(),
+            "precision": precision,
+            "threads": torch.get_num_threads(),
+            "command": " ".join(["mnist", *sys.argv[1:]]),
+        },
+        "data": {
+            "dataset": data.spec.name,
+            "root": str(data_root),
+            "train_size": len(data.train),
+            "val_size": len(data.val),
+            "test_size": len(data.test),
+            "split_seed": config.seed,
+            "mean": data.spec.mean,
+            "std": data.spec.std,
+            "md5": data.md5,
+        },
+    }
+
+
+def resume_config(run: RunFolder, overrides: dict[str, Any]) -> TrainConfig:
+    """The run's own config with only the safe overrides applied."""
+    stored = run.read_config().get("train", {})
+    config = apply_overrides(TrainConfig(), stored, str(run.config))
+    changed = sorted(k for k, v in overrides.items() if k in FIELDS and getattr(config, k) != v)
+    refused = [k for k in changed if k not in RESUMABLE_OVERRIDES]
+    if refused:
+        options = ", ".join("--" + k.replace("_", "-") for k in refused)
+        raise ConfigError(
+            f"Cannot change {options} when resuming {run.id}: it would be a different run. "
+            f"Only {', '.join('--' + k for k in sorted(RESUMABLE_OVERRIDES))} may change; "
+            "start a new run with `mnist train --config "
+            f"{run.config}` instead."
+        )
+    return apply_overrides(config, {k: overrides[k] for k in changed})
+
+
+def train(
+    config: TrainConfig,
+    *,
+    data_root: Path,
+    runs_dir: Path,
+    reporters: list[Callback],
+    should_stop: Callable[[], bool] = lambda: False,
+    resume: RunFolder | None = None,
+) -> TrainOutcome:
+    """Train one run (new, or resumed from `resume`) and return how it ended."""
+    validate(config, model_names())
+    device = resolve_device(config.device)
+    precision = resolve_precision(config.precision, device)
+    state = None
+    if resume is not None:
+        summary = resume.read_summary()
+        if summary.get("status") in FINISHED:
+            raise RunError(
+                f"Run {resume.id} already {summary['status'].replace('_', ' ')}: nothing to "
+                "resume. Start a new run with `mnist train --config "
+                f"{resume.config}`."
+            )
+        state = checkpoints.load(resume.last, expected_format=checkpoints.STATE_FORMAT)
+
+    seed_everything(config.seed, config.deterministic)
+    data = load_data(data_root, config.dataset, config.val_size, config.seed, device)
+    model = build_model(config.model, num_classes=len(data.spec.classes)).to(device)
+
+    run = resume or create_run(runs_dir, config.name or config.model)
+    if resume is None:
+        run.write_toml(run.config, config_document(config, run, data, device, precision, data_root))
+    recorder = RunRecorder(run)
+    callbacks = CallbackList([recorder, *reporters])
+    trainer = Trainer(
+        model,
+        data,
+        config,
+        precision,
+        callbacks,
+        RunCheckpoints(run, config, data),
+        should_stop=should_stop,
+    )
+    if state is not None:
+        try:
+            trainer.load_state(state)
+        except (KeyError, RuntimeError, ValueError) as e:
+            raise RunError(f"{resume.last} does not match this run's settings ({e}).") from None
+
+    callbacks.on_run_start(
+        RunStarted(
+            run_id=run.id,
+            run_dir=str(run.path),
+            model=config.model,
+            parameters=count_parameters(model),
+            device=str(device),
+            precision=precision,
+            train_size=len(data.train),
+            val_size=len(data.val),
+            test_size=len(data.test),
+            seed=config.seed,
+            epochs=config.epochs,
+            batches_per_epoch=trainer.steps_per_epoch,
+            batch_size=config.batch_size,
+            start_epoch=trainer.progress.epoch + 1,
+            config=config.to_dict(),
+        )
+    )
+    try:
+        result = trainer.fit()
+    except OSError as e:
+        _record_failure(recorder, run, e)
+        if e.errno == errno.ENOSPC:
+            raise RunError(
+                f"The disk filled up while saving into {run.path}; the files written before "
+                "are intact. Free some space, then resume with "
+                f"`mnist train --resume {run.id}`."
+            ) from None
+        raise RunError(f"Could not write into {run.path}: {e.strerror or e}.") from None
+
+    curves = _draw_curves(run)
+    message = ""
+    if result.status == "interrupted":
+        message = f"Interrupted. Resume with: mnist train --resume {run.id}"
+    ended = run_ended(result, str(run.path), str(run.checkpoint), message)
+    ended = RunEnded(**{**ended.__dict__, "curves": curves})
+    callbacks.on_run_end(ended)
+    return TrainOutcome(run, ended)
+
+
+def _record_failure(recorder: RunRecorder, run: RunFolder, error: BaseException) -> None:
+    """Best effort: mark the run failed; the disk may be the thing that failed."""
+    try:
+        recorder.summary.update(status="failed", error=str(error)[:200])
+        run.write_toml(run.summary, recorder.summary)
+    except OSError:
+        pass
+
+
+def _draw_curves(run: RunFolder) -> str | None:
+    rows = run.read_metrics()
+    if not rows:
+        return None
+    from mnist_tui.plots import draw_curves
+
+    try:
+        return str(draw_curves(rows, run.curves, title=run.id))
+    except (OSError, MnistError):
+        return None

@@ -1,0 +1,72 @@
+"""Shared fixtures: a synthetic dataset made once per session, isolated runs folders."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from synthetic import write_synthetic_mnist
+
+REPO = Path(__file__).resolve().parents[1]
+REAL_DATA = Path(os.environ.get("MNIST_DATA_DIR") or REPO / "data")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _few_threads():
+    """Tests run on small CPU machines: one intra-op thread avoids oversubscription."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("data")
+    write_synthetic_mnist(root)
+    return root
+
+
+@pytest.fixture
+def runs_dir(tmp_path: Path) -> Path:
+    return tmp_path / "runs"
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """Run `mnist ARGS` in-process through the real entry point: (exit code, out, err)."""
+    from mnist_tui.cli import main
+
+    try:
+        main([str(a) for a in args])
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory: pytest.TempPathFactory, synthetic_root: Path) -> Path:
+    """A short real training run on the synthetic data, shared by read-only tests."""
+    from mnist_tui.config import TrainConfig
+    from mnist_tui.training import train
+
+    runs = tmp_path_factory.mktemp("runs")
+    config = TrainConfig(epochs=3, val_size=500, batch_size=32, lr=0.05, device="cpu")
+    outcome = train(config, data_root=synthetic_root, runs_dir=runs, reporters=[])
+    return outcome.run.path
+
+
+def real_mnist_present() -> bool:
+    from mnist_tui.datasets import DATASETS, is_installed
+
+    return is_installed(REAL_DATA, DATASETS["mnist"])
+
+
+requires_real_mnist = pytest.mark.skipif(
+    not real_mnist_present(), reason="real MNIST not present (run `make data`)"
+)

@@ -1,0 +1,91 @@
+from pathlib import Path
+
+import pytest
+
+from mnist_tui.config import (
+    TrainConfig,
+    apply_overrides,
+    load_config_file,
+    resolve_config,
+    validate,
+)
+from mnist_tui.errors import ConfigError
+from mnist_tui.runs import RunFolder
+
+
+def test_defaults_are_the_notebook_recipe():
+    c = TrainConfig()
+    assert (c.optimizer, c.lr, c.momentum, c.batch_size, c.epochs, c.patience, c.seed) == (
+        "sgd",
+        0.01,
+        0.9,
+        64,
+        20,
+        5,
+        42,
+    )
+    assert c.device == "auto"
+
+
+def test_toml_round_trip(tmp_path: Path):
+    config = TrainConfig(lr=0.003, epochs=7, optimizer="adamw", augment=True, name="x")
+    run = RunFolder(tmp_path)
+    run.write_toml(run.config, {"train": config.to_dict(), "run": {"id": "abc"}})
+    assert resolve_config(run.config, {}) == config
+
+
+def test_precedence_defaults_file_command_line(tmp_path: Path):
+    path = tmp_path / "c.toml"
+    path.write_text("lr = 0.5\nepochs = 3\n")
+    config = resolve_config(path, {"epochs": 9})
+    assert (config.lr, config.epochs, config.batch_size) == (0.5, 9, 64)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "needle"),
+    [
+        ({"lr": -1.0}, "--lr"),
+        ({"lr": 0.0}, "--lr"),
+        ({"batch_size": 0}, "--batch-size"),
+        ({"optimizer": "sgdd"}, "Did you mean 'sgd'"),
+        ({"scheduler": "linear"}, "--scheduler"),
+        ({"device": "gpu"}, "--device"),
+        ({"epochs": 2.5}, "--epochs must be int"),
+        ({"augment": "yes"}, "--augment must be bool"),
+        ({"momentum": 1.5}, "--momentum"),
+        ({"lerning_rate": 0.1}, "Unknown setting"),
+        ({"epoch": 3}, "Did you mean epochs"),
+    ],
+)
+def test_invalid_values_name_the_option(overrides, needle):
+    with pytest.raises(ConfigError, match=needle.replace("(", r"\(")):
+        apply_overrides(TrainConfig(), overrides)
+
+
+def test_unknown_model_is_refused_with_a_suggestion():
+    with pytest.raises(ConfigError, match="Did you mean 'simple_cnn'"):
+        validate(TrainConfig(model="simple_cn"), ["simple_cnn"])
+
+
+def test_int_is_accepted_for_float_options():
+    assert apply_overrides(TrainConfig(), {"lr": 1}).lr == 1.0
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("lr = ", "not valid TOML"),
+        ("[train]\nbatchsize = 3\n", "Did you mean batch_size"),
+        ("train = 3\n", "must be a table"),
+    ],
+)
+def test_broken_config_files(tmp_path: Path, text: str, needle: str):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=needle):
+        resolve_config(path, {})
+
+
+def test_missing_config_file(tmp_path: Path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config_file(tmp_path / "nope.toml")

@@ -1,0 +1,30 @@
+"""On the real MNIST files (present after `make data`; CI fetches them first)."""
+
+import tomllib
+from conftest import REAL_DATA, requires_real_mnist, run_cli
+
+
+@requires_real_mnist
+def test_one_default_epoch_reaches_97_5_percent(runs_dir, capsys):
+    code, _out, err = run_cli(
+        [
+            "train",
+            "--epochs",
+            "1",
+            "--device",
+            "cpu",
+            "--plain",
+            "--root",
+            REAL_DATA,
+            "--runs-dir",
+            runs_dir,
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    run = next(runs_dir.iterdir())
+    summary = tomllib.loads((run / "summary.toml").read_text())
+    assert summary["test_acc"] >= 0.975, summary
+    config = tomllib.loads((run / "config.toml").read_text())
+    assert config["data"]["md5"]["train-images"] == "6bbc9ace898e44ae57da46a324031adb"
+    assert config["data"]["train_size"] == 55_000 and config["data"]["test_size"] == 10_000
