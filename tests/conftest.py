@@ -36,6 +36,19 @@ def runs_dir(tmp_path: Path) -> Path:
     return tmp_path / "runs"
 
 
+#: `mnist` as a subprocess, importing this checkout's package (not another install's).
+MNIST_CMD = [sys.executable, "-m", "mnist_tui"]
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """Environment for subprocesses: this checkout first on the path, one torch thread."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env.update(extra)
+    return env
+
+
 def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     """Run `mnist ARGS` in-process through the real entry point: (exit code, out, err)."""
     from mnist_tui.cli import main

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import tomllib
 import torch
-from conftest import run_cli
+from conftest import MNIST_CMD, cli_env, run_cli
 
 from mnist_tui.checkpoints import model_from_checkpoint
 from mnist_tui.datasets import DATASETS, parse_idx, raw_dir
