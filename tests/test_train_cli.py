@@ -156,13 +156,13 @@ def test_help_does_not_import_torch():
         "print('HEAVY', heavy)"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=cli_env()
     ).stdout
     assert "HEAVY []" in out and "train" in out
 
 
 def test_python_dash_m_works():
     out = subprocess.run(
-        [sys.executable, "-m", "mnist_tui", "--version"], capture_output=True, text=True, check=True
+        [*MNIST_CMD, "--version"], capture_output=True, text=True, check=True, env=cli_env()
     ).stdout
     assert out.startswith("mnist ")
