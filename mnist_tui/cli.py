@@ -18,6 +18,7 @@ import typer
 from mnist_tui import __version__
 from mnist_tui.config import DATASETS, FIELDS, help_for, resolve_config
 from mnist_tui.errors import MnistError
+from mnist_tui.presets import preset_help
 
 app = typer.Typer(
     name="mnist",
@@ -151,6 +152,9 @@ def train(
     device: Annotated[str | None, typer.Option(help=help_for("device"))] = None,
     precision: Annotated[str | None, typer.Option(help=help_for("precision"))] = None,
     name: Annotated[str | None, typer.Option(help=help_for("name"))] = None,
+    preset: Annotated[
+        str | None, typer.Option(help=f"Named recipe, expanded into config.toml. {preset_help()}")
+    ] = None,
     config: Annotated[
         Path | None,
         typer.Option("--config", help="TOML file of settings (e.g. a run's config.toml)."),

@@ -1,7 +1,7 @@
 """TrainConfig: every setting of a training run, its defaults, validation and TOML I/O.
 
 Standard library only (plus tomli_w for writing), so `mnist --help` stays fast.
-Precedence is built-in defaults < `--config` file < options on the command line.
+Precedence is built-in defaults < `--preset` < `--config` file < options on the command line.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 import tomllib
 
 from mnist_tui.errors import ConfigError
+from mnist_tui.presets import PRESETS
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULERS = ("none", "step", "cosine", "onecycle")
@@ -58,6 +59,11 @@ class TrainConfig:
     # auto: bf16 autocast on CUDA where supported, fp32 elsewhere.
     precision: str = _opt("auto", "Numeric precision.", choices=PRECISIONS)
     name: str = _opt("", "Name used in the run id instead of the model name.")
+    # Recorded so a run's config.toml says which recipe it came from; the expanded values
+    # sit beside it, so re-applying the preset when the file is read changes nothing.
+    preset: str = _opt(
+        "", "Named recipe that sets several options at once.", choices=("", *PRESETS)
+    )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -173,8 +179,13 @@ def load_config_file(path: Path) -> dict[str, Any]:
 
 
 def resolve_config(config_file: Path | None, cli_overrides: dict[str, Any]) -> TrainConfig:
-    """Defaults < config file < command line, each layer checked."""
+    """Defaults < preset < config file < command line, each layer checked."""
+    file_settings = load_config_file(config_file) if config_file is not None else {}
     config = TrainConfig()
-    if config_file is not None:
-        config = apply_overrides(config, load_config_file(config_file), str(config_file))
+    preset = cli_overrides.get("preset", file_settings.get("preset", ""))
+    if preset:
+        config = apply_overrides(config, {"preset": preset}, "--preset")
+        config = apply_overrides(config, PRESETS[preset].settings, f"preset {preset!r}")
+    if file_settings:
+        config = apply_overrides(config, file_settings, str(config_file))
     return apply_overrides(config, cli_overrides)

@@ -89,3 +89,25 @@ def test_broken_config_files(tmp_path: Path, text: str, needle: str):
 def test_missing_config_file(tmp_path: Path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_config_file(tmp_path / "nope.toml")
+
+
+def test_preset_expands_and_command_line_wins(tmp_path):
+    from mnist_tui.presets import PRESETS
+
+    config = resolve_config(None, {"preset": "notebook", "lr": 0.05})
+    assert config.preset == "notebook"
+    assert config.batch_size == PRESETS["notebook"].settings["batch_size"]
+    assert config.lr == 0.05  # the command line beats the preset
+
+
+def test_preset_recorded_in_file_is_reapplied_below_the_file(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[train]\npreset = "notebook"\nbatch_size = 128\n')
+    config = resolve_config(path, {})
+    assert config.preset == "notebook" and config.batch_size == 128
+    assert config.optimizer == "sgd"
+
+
+def test_unknown_preset_is_refused_with_a_hint():
+    with pytest.raises(ConfigError, match=r"--preset 'notebok'.*notebook"):
+        resolve_config(None, {"preset": "notebok"})
