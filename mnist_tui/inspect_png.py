@@ -69,6 +69,38 @@ def draw_tiles(
     return _save(fig, plt, path)
 
 
+def draw_mosaic(
+    path: Path,
+    tiles: list[np.ndarray],
+    rows: int,
+    columns: int,
+    title: str,
+    *,
+    row_label: str,
+    column_label: str,
+    colorbar_label: str = "value",
+) -> Path:
+    """Many small tiles (every output x input kernel) as one image with a one-value gap
+    between tiles: hundreds of subplots would take matplotlib half a minute."""
+    plt = _pyplot()
+    limit = symmetric_limit(tiles)
+    th, tw = tiles[0].shape
+    mosaic = np.full((rows * (th + 1) - 1, columns * (tw + 1) - 1), np.nan)
+    for index, tile in enumerate(tiles):
+        r, c = divmod(index, columns)
+        mosaic[r * (th + 1) : r * (th + 1) + th, c * (tw + 1) : c * (tw + 1) + tw] = tile
+    cell = 0.32 if max(rows, columns) > 24 else 0.5
+    fig, ax = plt.subplots(figsize=(columns * cell + 2.5, rows * cell + 1.5), dpi=100)
+    cmap = plt.get_cmap(COLORMAP).with_extremes(bad="white")  # NaN: the gaps
+    image = ax.imshow(mosaic, cmap=cmap, vmin=-limit, vmax=limit, interpolation="nearest")
+    ax.set_xticks([c * (tw + 1) + (tw - 1) / 2 for c in range(columns)], range(columns))
+    ax.set_yticks([r * (th + 1) + (th - 1) / 2 for r in range(rows)], range(rows))
+    ax.tick_params(labelsize=7, length=0)
+    ax.set(xlabel=column_label, ylabel=row_label, title=title)
+    fig.colorbar(image, ax=ax, shrink=0.6, label=colorbar_label)
+    return _save(fig, plt, path)
+
+
 def draw_values(path: Path, values: np.ndarray, title: str) -> Path:
     """A vector as one bar per value, negative blue and positive red."""
     plt = _pyplot()

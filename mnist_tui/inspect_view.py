@@ -74,20 +74,25 @@ def min_max_label(values: np.ndarray, decimals: int) -> str:
 
 
 def heatmap_tiles(
-    arrays: list[np.ndarray], labels: list[str], limit: float, mode: Mode
+    arrays: list[np.ndarray],
+    labels: list[str],
+    limit: float,
+    mode: Mode,
+    *,
+    compact: bool = False,
 ) -> list[Tile]:
     """One diverging tile per array, all on the scale -limit..+limit, labelled with the
-    channel and its min/max."""
+    channel and its min/max; `compact` (hundreds of tiles): half size, channel only."""
     decimals = _decimals(limit)
     return [
         Tile(
-            f"ch {label}\n{min_max_label(array, decimals)}",
+            f"ch {label}" if compact else f"ch {label}\n{min_max_label(array, decimals)}",
             Heatmap(
                 array,
                 "diverging",
                 vmin=-limit,
                 vmax=limit,
-                scale=tile_scale(array.shape[1]),
+                scale=max(1, tile_scale(array.shape[1]) // (2 if compact else 1)),
                 mode=mode,
             ),
         )
@@ -100,12 +105,15 @@ def kernel_view(kernels: Kernels, source: str, mode: Mode = "auto") -> Group:
     limit = symmetric_limit(kernels.tiles)
     kh, kw = kernels.tiles[0].shape
     how = f"{kernels.note}; " if kernels.note else ""
+    label = "channel" if kernels.every_input else "channel, min and max weight"
     return Group(
         Text(f"{kernels.layer}: {kernels.kind}, {len(kernels.tiles)} kernels {kh}x{kw}", "bold"),
         Text(f"model: {source}"),
-        Text(f"{how}above each tile: channel, min and max weight", style="dim"),
+        Text(f"{how}above each tile: {label}", style="dim"),
         Text(""),
-        HeatmapGrid(heatmap_tiles(kernels.tiles, kernels.labels, limit, mode)),
+        HeatmapGrid(
+            heatmap_tiles(kernels.tiles, kernels.labels, limit, mode, compact=kernels.every_input)
+        ),
         Text(""),
         Legend("diverging", -limit, limit, mode=mode),
     )

@@ -132,25 +132,35 @@ def _kernels(request: InspectRequest, inspected: InspectedModel) -> list[Rendera
     assert request.layer is not None
     kernels = probe.kernels(inspected.model, request.layer, request.in_channel, request.all_inputs)
     if request.png is not None:
-        from mnist_tui.inspect_png import draw_tiles
-
-        title = f"{kernels.layer} {kernels.kind} kernels" + (
-            f", {kernels.note}" if kernels.note else ""
-        )
-        draw_tiles(
-            request.png,
-            kernels.tiles,
-            [f"ch {label}" for label in kernels.labels],
-            f"{title}\n{_short_source(inspected)}",
-            columns=kernels.in_channels if request.all_inputs else None,
-            colorbar_label="weight",
-        )
+        _kernels_png(request.png, kernels, _short_source(inspected))
     parts: list[RenderableType] = []
     if request.show:
         parts.append(inspect_view.kernel_view(kernels, inspected.source, request.mode))
     if request.png is not None:
         parts.append(Text(f"saved {request.png}"))
     return parts
+
+
+def _kernels_png(path: Path, kernels: probe.Kernels, source: str) -> None:
+    from mnist_tui.inspect_png import draw_mosaic, draw_tiles
+
+    title = f"{kernels.layer} {kernels.kind} kernels"
+    if kernels.note:
+        title += f", {kernels.note}"
+    if kernels.every_input:  # rows are output channels, columns input channels
+        draw_mosaic(
+            path,
+            kernels.tiles,
+            kernels.out_channels,
+            kernels.in_channels,
+            f"{kernels.layer} {kernels.kind}: every kernel\n{source}",
+            row_label="output channel",
+            column_label="input channel",
+            colorbar_label="weight",
+        )
+        return
+    labels = [f"ch {label}" for label in kernels.labels]
+    draw_tiles(path, kernels.tiles, labels, f"{title}\n{source}", colorbar_label="weight")
 
 
 def _feature_maps(request: InspectRequest, inspected: InspectedModel) -> list[RenderableType]:

@@ -152,6 +152,7 @@ class Kernels:
     note: str  # how the input channels were reduced, for the title
     out_channels: int
     in_channels: int
+    every_input: bool = False  # --all: one tile per (output, input) pair
 
 
 def conv_weight(module: nn.Module, name: str) -> np.ndarray:
@@ -185,7 +186,7 @@ def select_kernels(
     if all_inputs:
         tiles = [weight[o, i] for o in range(out_channels) for i in range(in_channels)]
         labels = [f"{o}.{i}" for o in range(out_channels) for i in range(in_channels)]
-        return tiles, labels, f"every input channel (tile out.in, {in_channels} per output)"
+        return tiles, labels, "every input channel, tiles named out.in"
     if in_channels == 1:
         return [weight[o, 0] for o in range(out_channels)], _indices(out_channels), ""
     tiles = list(weight.mean(axis=1))
@@ -202,7 +203,10 @@ def kernels(
     module = find_layer(model, name)
     weight = conv_weight(module, name)
     tiles, labels, note = select_kernels(weight, in_channel, all_inputs)
-    return Kernels(name, describe(module), tiles, labels, note, *weight.shape[:2])
+    out_channels, in_channels = weight.shape[:2]
+    return Kernels(
+        name, describe(module), tiles, labels, note, out_channels, in_channels, all_inputs
+    )
 
 
 # --- feature maps -------------------------------------------------------------------------
