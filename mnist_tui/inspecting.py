@@ -28,10 +28,11 @@ class InspectedModel:
 
     model: nn.Module
     source: str
-    random: bool
+    random: bool  # untrained: `notice` says why it was chosen
     classes: list[str]
     mean: float
     std: float
+    notice: str = ""
 
 
 @dataclass(frozen=True)
@@ -60,9 +61,9 @@ def random_model(name: str, seed: int, reason: str) -> InspectedModel:
         raise ConfigError(f"--model {name!r} is not a model; choose one of {', '.join(MODELS)}.")
     torch.manual_seed(seed)
     model = build_model(name).eval()
-    source = f"{name} with RANDOM initialisation (seed {seed}, untrained): {reason}"
+    source = f"{name} with RANDOM initialisation (seed {seed}), untrained"
     classes = [str(i) for i in range(10)]
-    return InspectedModel(model, source, True, classes, MNIST_MEAN, MNIST_STD)
+    return InspectedModel(model, source, True, classes, MNIST_MEAN, MNIST_STD, reason)
 
 
 def load_model(request: InspectRequest) -> InspectedModel:
@@ -70,11 +71,14 @@ def load_model(request: InspectRequest) -> InspectedModel:
     if request.random:
         if request.run is not None:
             raise ConfigError("--random builds an untrained model: drop --run, or drop --random.")
-        return random_model(request.model_name or "simple_cnn", request.seed, "--random")
+        reason = "Untrained model (--random): compare it with a trained run."
+        return random_model(request.model_name or "simple_cnn", request.seed, reason)
     if request.model_name is not None:
         raise ConfigError("--model picks the architecture of a --random model; a run has its own.")
     if request.run is None and not list_runs(request.runs_dir):
-        reason = f"no run in {request.runs_dir} yet; train one with `mnist train` to compare"
+        reason = (
+            f"No run in {request.runs_dir} yet: this model is UNTRAINED (`mnist train` makes one)."
+        )
         return random_model("simple_cnn", request.seed, reason)
     run = resolve_run(request.run, request.runs_dir)
     if not run.checkpoint.is_file():
@@ -125,7 +129,7 @@ def inspect(request: InspectRequest) -> list[RenderableType]:
 def _random_notice(inspected: InspectedModel) -> list[RenderableType]:
     if not inspected.random:
         return []
-    return [Text("Untrained model: random initialisation, not a trained run.", style="bold yellow")]
+    return [Text(inspected.notice, style="bold yellow")]
 
 
 def _kernels(request: InspectRequest, inspected: InspectedModel) -> list[RenderableType]:

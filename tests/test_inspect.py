@@ -214,7 +214,7 @@ def test_kernel_view_fits_width_with_and_without_colour(width: int) -> None:
 def test_random_model_when_there_is_no_run(tmp_path: Path, capsys) -> None:
     code, out, err = run_cli(["inspect", "conv1", "--runs-dir", tmp_path / "none"], capsys)
     assert code == 0, err
-    assert "RANDOM initialisation" in out and "no run in" in out
+    assert "RANDOM initialisation" in out and "No run in" in out and "UNTRAINED" in out
     inspected = load_model(InspectRequest(runs_dir=tmp_path / "none"))
     torch.manual_seed(42)
     fresh = build_model("simple_cnn")
