@@ -120,9 +120,9 @@ def inspect(request: InspectRequest) -> list[RenderableType]:
         summary = probe.summarize(inspected.model)
         return [*notice, inspect_view.summary_view(summary, inspected.source)]
     if request.image is not None:
-        parts = _feature_maps(request, inspected)
+        parts = _feature_maps(request, inspected, request.layer, request.image)
     else:
-        parts = _kernels(request, inspected)
+        parts = _kernels(request, inspected, request.layer)
     return [*notice, *parts]
 
 
@@ -132,11 +132,12 @@ def _random_notice(inspected: InspectedModel) -> list[RenderableType]:
     return [Text(inspected.notice, style="bold yellow")]
 
 
-def _kernels(request: InspectRequest, inspected: InspectedModel) -> list[RenderableType]:
-    assert request.layer is not None
-    kernels = probe.kernels(inspected.model, request.layer, request.in_channel, request.all_inputs)
+def _kernels(
+    request: InspectRequest, inspected: InspectedModel, layer: str
+) -> list[RenderableType]:
+    kernels = probe.kernels(inspected.model, layer, request.in_channel, request.all_inputs)
     if request.png is not None:
-        _kernels_png(request.png, kernels, _short_source(inspected))
+        _kernels_png(request.png, kernels, inspected.source)
     parts: list[RenderableType] = []
     if request.show:
         parts.append(inspect_view.kernel_view(kernels, inspected.source, request.mode))
@@ -167,19 +168,20 @@ def _kernels_png(path: Path, kernels: probe.Kernels, source: str) -> None:
     draw_tiles(path, kernels.tiles, labels, f"{title}\n{source}", colorbar_label="weight")
 
 
-def _feature_maps(request: InspectRequest, inspected: InspectedModel) -> list[RenderableType]:
-    assert request.layer is not None and request.image is not None
-    probe.find_layer(inspected.model, request.layer)  # a wrong name fails before the image
-    digit = prepare_digit(request.image, invert=request.invert)
+def _feature_maps(
+    request: InspectRequest, inspected: InspectedModel, layer: str, image: Path
+) -> list[RenderableType]:
+    probe.find_layer(inspected.model, layer)  # a wrong name fails before the image is read
+    digit = prepare_digit(image, invert=request.invert)
     # Exactly what `mnist predict` feeds the model: the checkpoint's mean/std.
     activations = probe.feature_maps(
-        inspected.model, request.layer, digit.normalized(inspected.mean, inspected.std)
+        inspected.model, layer, digit.normalized(inspected.mean, inspected.std)
     )
     if request.png is not None:
         from mnist_tui.inspect_png import draw_tiles, draw_values
 
-        title = f"{activations.layer} {activations.kind} output for {request.image.name}"
-        title += f"\n{_short_source(inspected)}"
+        title = f"{activations.layer} {activations.kind} output for {image.name}"
+        title += f"\n{inspected.source}"
         if activations.values.ndim == 3:
             labels = [f"ch {i}" for i in range(len(activations.values))]
             draw_tiles(
@@ -197,7 +199,7 @@ def _feature_maps(request: InspectRequest, inspected: InspectedModel) -> list[Re
             inspect_view.activation_view(
                 activations,
                 inspected.source,
-                image_name=str(request.image),
+                image_name=str(image),
                 pixels=digit.pixels,
                 classes=inspected.classes,
                 width=request.width,
@@ -207,8 +209,3 @@ def _feature_maps(request: InspectRequest, inspected: InspectedModel) -> list[Re
     if request.png is not None:
         parts.append(Text(f"saved {request.png}"))
     return parts
-
-
-def _short_source(inspected: InspectedModel) -> str:
-    """The model's source for a figure title: the part before any explanation."""
-    return inspected.source.split(":")[0]

@@ -276,6 +276,10 @@ def test_feature_maps_for_an_image_match_predict(trained_run: Path, tmp_path: Pa
     code, out, err = run_cli(["inspect", "fc2", "--image", image, *runs], capsys)
     assert code == 0, err
     assert "10 values" in out
+    bars = [line for line in out.splitlines() if "|" in line and line.split()[0].isdigit()]
+    assert [int(line.split()[0]) for line in bars] == list(range(10))
+    signs = [line.rstrip()[-7:].strip()[0] for line in bars]  # "+1.234" or "-0.567"
+    assert all(("#" in b) == (sign == "+") for b, sign in zip(bars, signs, strict=True))
     # Same preprocessing as `mnist predict`: the same probabilities.
     inspected = load_model(InspectRequest(runs_dir=trained_run.parent))
     from mnist_tui.imaging import prepare_digit
@@ -289,6 +293,19 @@ def test_feature_maps_for_an_image_match_predict(trained_run: Path, tmp_path: Pa
     np.testing.assert_allclose(acts.probabilities, expected, rtol=1e-5, atol=1e-7)
     best = int(np.argmax(expected))
     assert f"the model predicts {best} ({expected[best]:.1%})" in out
+
+
+def test_linear_layer_strip_and_bar_png(trained_run: Path, tmp_path: Path, capsys) -> None:
+    image = image_of_a_one(tmp_path / "one.png")
+    png = tmp_path / "fc1.png"
+    args = ["inspect", "fc1", "--image", image, "--png", png, "--runs-dir", trained_run.parent]
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    assert "128 values" in out
+    starts = [line.split("-")[0].strip() for line in out.splitlines() if re.match(r"\s*\d+-", line)]
+    assert starts[0] == "0" and len(starts) >= 2  # wrapped into several strips
+    with Image.open(png) as picture:
+        assert picture.format == "PNG" and picture.size[0] > picture.size[1]
 
 
 @pytest.mark.parametrize(
