@@ -20,12 +20,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from realworld import CASES, write_case  # noqa: E402
+from realworld import CASES, write_case
 
-from mnist_tui.datasets import DATASETS, parse_idx, raw_dir  # noqa: E402
-from mnist_tui.imaging import PreparedDigit  # noqa: E402
-from mnist_tui.predict import classifier_from_run, predict, prepare_all  # noqa: E402
-from mnist_tui.runs import resolve_run  # noqa: E402
+from mnist_tui.datasets import DATASETS, parse_idx, raw_dir
+from mnist_tui.imaging import PreparedDigit
+from mnist_tui.predict import classifier_from_run, predict, prepare_all
+from mnist_tui.runs import resolve_run
 
 
 def main() -> None:
