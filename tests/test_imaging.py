@@ -129,9 +129,19 @@ def test_size_and_position_do_not_change_the_result() -> None:
     page = np.zeros((300, 260), dtype=np.float32)
     page[120:260, 20:160] = stroke_digit(140)  # 2.5x larger, far off-centre
     large = imaging.prepare_image(Image.fromarray((page * 255).astype(np.uint8)))
-    # Thin strokes move by up to a pixel between resolutions: compare by correlation.
-    assert np.corrcoef(small.pixels.ravel(), large.pixels.ravel())[0, 1] > 0.9
-    assert abs(imaging.centre_of_mass(large.pixels)[0] - 14) < 0.5
+    # Both are centred to the nearest whole pixel, so they may sit a pixel or two apart;
+    # the shape must be the same.
+    best = max(
+        np.corrcoef(np.roll(small.pixels, (dy, dx), axis=(0, 1)).ravel(), large.pixels.ravel())[
+            0, 1
+        ]
+        for dy in range(-2, 3)
+        for dx in range(-2, 3)
+    )
+    assert best > 0.9
+    for prepared in (small, large):
+        row, col = imaging.centre_of_mass(prepared.pixels)
+        assert abs(row - 14) <= 0.5 and abs(col - 14) <= 0.5
 
 
 def test_normalized_matches_training_normalisation() -> None:
