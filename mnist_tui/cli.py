@@ -384,7 +384,7 @@ def inspect_command(
     model: Annotated[
         str | None, typer.Option(help="Architecture of the --random model (default simple_cnn).")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the random initialisation.")] = 42,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the random initialisation.")] = 42,
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """Look inside a model: a summary, a layer's kernels, or its feature maps for an image."""
