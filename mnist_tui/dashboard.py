@@ -36,11 +36,6 @@ from mnist_tui.events import (
     RunStarted,
 )
 
-#: Lines the view needs besides the metrics rows (header, bars, table head, trend, gaps).
-FIXED_LINES = 16
-#: Lines the final summary panel adds where the progress bars were.
-SUMMARY_LINES = 8
-
 
 def make_progress() -> Progress:
     """Two bars (overall epochs, this epoch's batches) with rate, elapsed and ETA."""
@@ -146,27 +141,27 @@ class LiveDashboard(Callback):
 
     # --- the view -------------------------------------------------------------------------
 
-    def table_limit(self) -> int:
-        """Metrics rows that fit: the terminal's height less the rest of the view."""
-        reserved = FIXED_LINES + (SUMMARY_LINES if self.end else 0)
-        return max(self.console.size.height - reserved, 3)
+    def table_limit(self, others: list[RenderableType]) -> int:
+        """Metrics rows that fit: the terminal's height less what the rest of the view takes."""
+        used = len(self.console.render_lines(Group(*others), self.console.options, pad=False))
+        # The table's heading (2 lines), a "… more" line, and the line the cursor sits on.
+        return max(self.console.size.height - used - 4, 3)
 
     def view(self) -> RenderableType:
         """The whole dashboard, built from the latest events."""
         if self.start is None:
             return Text("starting…", style="dim")
         rows = self.rows
-        width = self.console.size.width
-        parts: list[RenderableType] = [view.header(self.start)]
+        above: list[RenderableType] = [view.header(self.start)]
         if self.end is None:
-            parts.append(self.progress)
-        parts += [
-            view.metrics_table(rows, self.table_limit()),
+            above.append(self.progress)
+        below: list[RenderableType] = [
             view.patience_text(rows[-1] if rows else None),
-            view.trend(rows, width),
+            view.trend(rows, self.console.size.width),
         ]
         if self.phase:
-            parts.append(Text(self.phase, style="dim"))
+            below.append(Text(self.phase, style="dim"))
         if self.end is not None:
-            parts.append(view.summary_panel(self.end, self.evaluated))
-        return Group(*parts)
+            below.append(view.summary_panel(self.end, self.evaluated))
+        table = view.metrics_table(rows, self.table_limit(above + below))
+        return Group(*above, table, *below)

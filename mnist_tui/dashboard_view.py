@@ -42,7 +42,7 @@ def header(start: RunStarted) -> Panel:
     grid.add_row(
         "data",
         f"train {start.train_size:,} · val {start.val_size:,} · test {start.test_size:,}  "
-        f"[dim]batch {start.batch_size} × {start.batches_per_epoch} steps[/]",
+        f"[dim]{start.batches_per_epoch} steps of {start.batch_size}[/]",
     )
     title = "mnist train"
     if start.start_epoch > 1:
