@@ -77,6 +77,8 @@ class LiveDashboard(Callback):
     # --- context manager: the terminal is always restored ---------------------------------
 
     def __enter__(self) -> LiveDashboard:
+        # Started now, so that loading the data already shows something.
+        self._live.start()
         return self
 
     def __exit__(
@@ -90,6 +92,8 @@ class LiveDashboard(Callback):
     def close(self) -> None:
         """Stop the live display (leaving its last frame on screen); safe to call twice."""
         if self._live.is_started:
+            # Nothing worth keeping before the run started (e.g. a bad dataset): erase it.
+            self._live.transient = self.start is None
             self._live.stop()
 
     # --- events ---------------------------------------------------------------------------
@@ -103,7 +107,8 @@ class LiveDashboard(Callback):
         self._epoch = self.progress.add_task(
             f"epoch {e.start_epoch}/{e.epochs}", total=e.batches_per_epoch, rate=""
         )
-        self._live.start()
+        if not self._live.is_started:
+            self._live.start()
 
     def on_epoch_start(self, e: EpochStarted) -> None:
         self.phase = ""
@@ -150,7 +155,7 @@ class LiveDashboard(Callback):
     def view(self) -> RenderableType:
         """The whole dashboard, built from the latest events."""
         if self.start is None:
-            return Text("starting…", style="dim")
+            return Text("preparing the run: loading data, building the model…", style="dim")
         rows = self.rows
         above: list[RenderableType] = [view.header(self.start)]
         if self.end is None:

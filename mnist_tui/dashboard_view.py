@@ -147,17 +147,14 @@ def trend(rows: Sequence[EpochEnded], width: int) -> Table:
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(no_wrap=True)
     grid.add_column(justify="right", no_wrap=True)
+    if not rows:
+        grid.add_row("trend", Text("after the first epoch", style="dim"), "")
+        return grid
     spark_width = max(width - 30, 5)
     acc = [r.val_acc for r in rows]
     loss = [r.val_loss for r in rows]
-    grid.add_row(
-        "val acc ", Text(sparkline(acc, spark_width), style="cyan"), f"{acc[-1]:.2%}" if acc else ""
-    )
-    grid.add_row(
-        "val loss",
-        Text(sparkline(loss, spark_width), style="magenta"),
-        f"{loss[-1]:.4f}" if loss else "",
-    )
+    grid.add_row("val acc ", Text(sparkline(acc, spark_width), style="cyan"), f"{acc[-1]:.2%}")
+    grid.add_row("val loss", Text(sparkline(loss, spark_width), style="magenta"), f"{loss[-1]:.4f}")
     return grid
 
 

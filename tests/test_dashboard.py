@@ -196,3 +196,12 @@ def test_plain_reporter_interrupted_says_how_to_resume():
     assert lines[2].startswith("interrupted after 5 epoch(s) in 1m15s: best epoch 3")
     assert "test acc" not in lines[2]
     assert lines[-1] == "Interrupted. Resume with: mnist train --resume 20260101-000000-simple_cnn"
+
+
+def test_failure_before_the_run_starts_leaves_no_dashboard_behind():
+    console, out = plain_console(80)
+    with pytest.raises(ValueError), LiveDashboard(console=console) as dashboard:
+        assert "loading data" in "\n".join(snapshot(dashboard, 80))
+        raise ValueError("no dataset")
+    assert not dashboard._live.is_started
+    assert out.getvalue().strip() == ""
