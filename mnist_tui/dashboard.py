@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from types import TracebackType
 
-from rich.console import Console, Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.live import Live
 from rich.progress import (
     BarColumn,
@@ -23,6 +23,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.segment import Segment
 from rich.text import Text
 
 from mnist_tui import dashboard_view as view
@@ -55,7 +56,7 @@ def make_progress() -> Progress:
 class LiveDashboard(Callback):
     """A live cockpit view of one training run."""
 
-    def __init__(self, console: Console | None = None, refresh_per_second: float = 8) -> None:
+    def __init__(self, console: Console | None = None, refresh_per_second: float = 4) -> None:
         self.console = console or Console()
         self.progress = make_progress()
         self.start: RunStarted | None = None
@@ -64,6 +65,7 @@ class LiveDashboard(Callback):
         self.evaluated: Evaluated | None = None
         self.end: RunEnded | None = None
         self.phase = ""
+        self._cache: tuple[object, Prerendered, Prerendered] | None = None
         self._overall: TaskID | None = None
         self._epoch: TaskID | None = None
         self._epoch_started = time.perf_counter()
@@ -146,27 +148,51 @@ class LiveDashboard(Callback):
 
     # --- the view -------------------------------------------------------------------------
 
-    def table_limit(self, others: list[RenderableType]) -> int:
-        """Metrics rows that fit: the terminal's height less what the rest of the view takes."""
-        used = len(self.console.render_lines(Group(*others), self.console.options, pad=False))
-        # The table's heading (2 lines), a "… more" line, and the line the cursor sits on.
-        return max(self.console.size.height - used - 4, 3)
-
     def view(self) -> RenderableType:
-        """The whole dashboard, built from the latest events."""
+        """The whole dashboard: the progress bars live, the rest from a cache.
+
+        Everything but the bars changes only when an epoch ends, while rendering it costs
+        milliseconds that would be taken from the training loop several times a second.
+        """
         if self.start is None:
             return Text("preparing the run: loading data, building the model…", style="dim")
-        rows = self.rows
-        above: list[RenderableType] = [view.header(self.start)]
-        if self.end is None:
-            above.append(self.progress)
+        key = (self.console.size, len(self.rows), self.end is not None, self.phase)
+        if self._cache is None or self._cache[0] != key:
+            self._cache = (key, *self._render_static())
+        _, above, below = self._cache
+        return Group(above, below) if self.end is not None else Group(above, self.progress, below)
+
+    def _render_static(self) -> tuple[Prerendered, Prerendered]:
+        """The parts above and below the progress bars, rendered once for this state."""
+        assert self.start is not None
+        rows, width = self.rows, self.console.size.width
         below: list[RenderableType] = [
             view.patience_text(rows[-1] if rows else None),
-            view.trend(rows, self.console.size.width),
+            view.trend(rows, width),
         ]
         if self.phase:
             below.append(Text(self.phase, style="dim"))
         if self.end is not None:
             below.append(view.summary_panel(self.end, self.evaluated))
-        table = view.metrics_table(rows, self.table_limit(above + below))
-        return Group(*above, table, *below)
+        above = self._render(view.header(self.start))
+        bars = 0 if self.end is not None else len(self.progress.tasks)
+        used = len(above.lines) + bars + len(self._render(Group(*below)).lines)
+        # The table's heading (2 lines), a "… more" line, and the line the cursor sits on.
+        limit = max(self.console.size.height - used - 4, 3)
+        return above, self._render(Group(view.metrics_table(rows, limit), *below))
+
+    def _render(self, renderable: RenderableType) -> Prerendered:
+        return Prerendered(self.console.render_lines(renderable, self.console.options, pad=False))
+
+
+class Prerendered:
+    """Lines rendered earlier: drawing them again costs next to nothing."""
+
+    def __init__(self, lines: list[list[Segment]]) -> None:
+        self.lines = lines
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        new_line = Segment.line()
+        for line in self.lines:
+            yield from line
+            yield new_line
