@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import re
+import subprocess
 
 import pytest
+from conftest import MNIST_CMD, cli_env
 from rich.console import Console
 from training_events import (
     EPOCHS,
@@ -205,3 +207,26 @@ def test_failure_before_the_run_starts_leaves_no_dashboard_behind():
         raise ValueError("no dataset")
     assert not dashboard._live.is_started
     assert out.getvalue().strip() == ""
+
+
+def test_a_pipe_gets_plain_lines_without_escapes(synthetic_root, runs_dir):
+    result = subprocess.run(
+        [
+            *MNIST_CMD,
+            "train",
+            *("--root", str(synthetic_root), "--runs-dir", str(runs_dir)),
+            *("--epochs", "1", "--val-size", "500", "--device", "cpu"),
+        ],
+        capture_output=True,
+        text=True,
+        env=cli_env(TERM="xterm-256color"),
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("training simple_cnn (206,922 parameters) on cpu/fp32")
+    assert lines[1].startswith("epoch 1/1  train loss ")
+    assert lines[2].startswith("test loss ")
+    assert lines[3].startswith("completed after 1 epoch(s)")
+    assert "\x1b" not in result.stdout + result.stderr
+    assert "━" not in result.stdout

@@ -1,4 +1,4 @@
-"""`mnist train` in a real terminal (tmux) and in a pipe: dashboard vs plain lines."""
+"""`mnist train` in a real terminal (tmux): the dashboard while it runs, at the end, on Ctrl-C."""
 
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ def train_argv(root: Path, runs_dir: Path, epochs: int) -> list[str]:
         "--val-size",
         "500",
         "--batch-size",
-        "32",
+        "64",
         "--device",
         "cpu",
     ]
@@ -108,25 +108,25 @@ def pane_env(**extra: str) -> dict[str, str]:
 def test_dashboard_in_tmux_while_running_and_after(synthetic_root, tmp_path, pane_factory):
     runs_dir = tmp_path / "runs"
     pane = pane_factory(100, 30)
-    pane.start(train_argv(synthetic_root, Path("runs"), epochs=4), pane_env())
+    pane.start(train_argv(synthetic_root, Path("runs"), epochs=3), pane_env())
 
     def mid_run(screen: str) -> bool:  # bars and at least one finished epoch
-        return "overall" in screen and re.search(r"^\s*1/4\s", screen, re.M) is not None
+        return "overall" in screen and re.search(r"^\s*1/3\s", screen, re.M) is not None
 
     mid = pane.wait_for(mid_run, "a mid-run frame")
     run_id = next(runs_dir.iterdir()).name
     assert run_id in mid and "simple_cnn (206,922 parameters)" in mid
     assert "cpu / fp32" in mid and "train 3,500" in mid and "seed 42" in mid
-    assert re.search(r"epoch [1-4]/4 .*\d+/110 .*img/s.*ETA", mid)
+    assert re.search(r"epoch [1-3]/3 .*\d+/55 .*img/s.*ETA", mid)
     assert "train loss" in mid and "val acc" in mid and "★ best" in mid
     assert "early stopping:" in mid
     assert "run completed" not in mid
 
     assert pane.wait_exit() == 0
     end = pane.capture()
-    for epoch in range(1, 5):
-        assert re.search(rf"^\s*{epoch}/4\s", end, re.M), end
-    assert "run completed" in end and "completed after 4 epoch(s)" in end
+    for epoch in range(1, 4):
+        assert re.search(rf"^\s*{epoch}/3\s", end, re.M), end
+    assert "run completed" in end and "completed after 3 epoch(s)" in end
     assert re.search(r"test acc\s+\d+\.\d\d%", end)
     assert f"runs/{run_id}/checkpoint.pt" in end
     assert "overall" not in end  # the bars make way for the summary
@@ -151,21 +151,3 @@ def test_ctrl_c_at_80_columns_without_colour(synthetic_root, tmp_path, pane_fact
     run_id = next(runs_dir.iterdir()).name
     assert f"mnist train --resume {run_id}" in end.replace("\n", "").replace("│", "")
     assert "Traceback" not in end
-
-
-def test_a_pipe_gets_plain_lines_without_escapes(synthetic_root, runs_dir):
-    result = subprocess.run(
-        train_argv(synthetic_root, runs_dir, epochs=1),
-        capture_output=True,
-        text=True,
-        env=cli_env(TERM="xterm-256color"),
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
-    assert lines[0].startswith("training simple_cnn (206,922 parameters) on cpu/fp32")
-    assert lines[1].startswith("epoch 1/1  train loss ")
-    assert lines[2].startswith("test loss ")
-    assert lines[3].startswith("completed after 1 epoch(s)")
-    assert "\x1b" not in result.stdout + result.stderr
-    assert "━" not in result.stdout
