@@ -132,7 +132,8 @@ class LiveDashboard(Callback):
 
     def on_epoch_end(self, e: EpochEnded) -> None:
         self.rows = (*self.rows, e)
-        self.phase = "testing the best checkpoint…" if e.epoch == e.epochs else ""
+        stops_early = 0 < e.patience <= e.epochs_without_improvement
+        self.phase = "testing the best checkpoint…" if e.epoch == e.epochs or stops_early else ""
         if self._overall is not None:
             self.progress.update(self._overall, completed=e.epoch)
 

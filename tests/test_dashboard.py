@@ -103,6 +103,17 @@ def test_final_frame_is_the_summary(width):
     assert not dashboard._live.is_started
 
 
+def test_between_the_last_epoch_and_the_end_it_says_what_it_is_doing():
+    console, _ = plain_console(80)
+    dashboard = LiveDashboard(console=console)
+    events = epoch_events()
+    feed(dashboard, [run_started(), *events[:-1]])  # the last batch of the last epoch
+    assert "epoch 5: validating…" in "\n".join(snapshot(dashboard, 80))
+    dispatch(dashboard, events[-1])
+    assert "testing the best checkpoint…" in "\n".join(snapshot(dashboard, 80))
+    dashboard.close()
+
+
 def test_interrupted_run_ends_cleanly_with_the_resume_command():
     console, out = plain_console(80)
     dashboard = LiveDashboard(console=console)
