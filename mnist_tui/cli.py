@@ -7,9 +7,11 @@ torchvision and matplotlib are imported inside the commands that need them, so
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -132,6 +134,25 @@ class StopFlag:
         return 128 + (self.signal or signal.SIGINT)
 
 
+@contextlib.contextmanager
+def train_reporters(plain: bool, tensorboard: bool) -> Iterator[list[Any]]:
+    """The live dashboard on a terminal, plain lines otherwise; TensorBoard if asked."""
+    from mnist_tui.reporters import PlainReporter
+
+    reporters: list[Any] = []
+    if tensorboard:
+        from mnist_tui.tensorboard import TensorBoardReporter
+
+        reporters.append(TensorBoardReporter.checked())  # fails before any work starts
+    if plain or not is_interactive():
+        yield [*reporters, PlainReporter()]
+        return
+    from mnist_tui.dashboard import LiveDashboard
+
+    with LiveDashboard() as dashboard:
+        yield [*reporters, dashboard]
+
+
 @app.command()
 def train(
     model: Annotated[str | None, typer.Option(help=help_for("model"))] = None,
@@ -165,14 +186,21 @@ def train(
     runs_dir: RunsDir = Path("runs"),
     data_root: DataRoot = Path("data"),
     plain: Plain = False,
+    tensorboard: Annotated[
+        bool,
+        typer.Option(
+            "--tensorboard",
+            help="Also write loss/accuracy/lr scalars per epoch to runs/<id>/tensorboard/ "
+            "(needs the tensorboard extra).",
+        ),
+    ] = False,
 ) -> None:
-    """Train a model; every run gets its own folder under runs/."""
+    """Train a model behind the live dashboard; every run gets its own folder under runs/."""
     given = {k: v for k, v in locals().items() if v is not None}
     overrides = {k: given[k] for k in FIELDS if k in given}
     # Checked before anything heavy is imported: a typo costs no waiting.
     resolved = resolve_config(config, overrides)
     from mnist_tui import training
-    from mnist_tui.reporters import PlainReporter
     from mnist_tui.runs import resolve_run
 
     resume_run = None
@@ -184,15 +212,15 @@ def train(
 
     stop = StopFlag()
     stop.install()
-    reporters = [PlainReporter()]
-    outcome = training.train(
-        resolved,
-        data_root=data_root,
-        runs_dir=runs_dir,
-        reporters=reporters,
-        should_stop=stop,
-        resume=resume_run,
-    )
+    with train_reporters(plain, tensorboard) as reporters:
+        outcome = training.train(
+            resolved,
+            data_root=data_root,
+            runs_dir=runs_dir,
+            reporters=reporters,
+            should_stop=stop,
+            resume=resume_run,
+        )
     if outcome.ended.status == "interrupted":
         raise typer.Exit(stop.exit_code)
 

@@ -1,0 +1,243 @@
+"""The live dashboard and the plain reporter, fed the same events, rendered without colour."""
+
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+
+import pytest
+from conftest import MNIST_CMD, cli_env
+from rich.console import Console
+from training_events import (
+    EPOCHS,
+    PATIENCE,
+    dispatch,
+    epoch_events,
+    final_events,
+    run_started,
+)
+
+from mnist_tui.dashboard import LiveDashboard
+from mnist_tui.dashboard_view import BEST_MARK, sparkline, visible_rows
+from mnist_tui.reporters import PlainReporter
+
+
+def plain_console(width: int, height: int = 30) -> tuple[Console, io.StringIO]:
+    out = io.StringIO()
+    console = Console(file=out, width=width, height=height, color_system=None, force_terminal=False)
+    return console, out
+
+
+def snapshot(dashboard: LiveDashboard, width: int, height: int = 30) -> list[str]:
+    """The dashboard's current frame as the lines a `width`-column terminal shows."""
+    console, out = plain_console(width, height)
+    console.print(dashboard.view())
+    return out.getvalue().splitlines()
+
+
+def line_with(lines: list[str], needle: str) -> str:
+    matches = [line for line in lines if needle in line]
+    assert matches, f"{needle!r} not in:\n" + "\n".join(lines)
+    return matches[0]
+
+
+def feed(dashboard, events) -> None:
+    for event in events:
+        dispatch(dashboard, event)
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_mid_run_frame_shows_where_training_is(width):
+    console, _ = plain_console(width)
+    dashboard = LiveDashboard(console=console)
+    events = epoch_events()
+    # Four epochs done, the fifth two batches in.
+    feed(dashboard, [run_started(), *events[: 4 * 6 + 3]])
+    lines = snapshot(dashboard, width)
+    dashboard.close()
+    text = "\n".join(lines)
+
+    assert all(len(line) <= width for line in lines)
+    # Header: run, folder, model + parameters, device/precision, data sizes, seed.
+    assert "20260101-000000-simple_cnn" in text and "runs/20260101-000000-simple_cnn" in text
+    assert "simple_cnn (206,922 parameters)" in text and "cpu / fp32" in text
+    assert "train 55,000" in text and "val 5,000" in text and "test 10,000" in text
+    assert "seed 42" in text
+    # Progress: overall epochs and this epoch's batches, with a rate and an ETA.
+    assert "4/5" in line_with(lines, "overall")
+    epoch_bar = line_with(lines, f"epoch 5/{EPOCHS}")
+    assert "2/4" in epoch_bar and "img/s" in epoch_bar and "ETA" in epoch_bar
+    # One table row per finished epoch; the best (epoch 3) marked, and only it.
+    for epoch in range(1, 5):
+        assert line_with(lines, f"  {epoch}/{EPOCHS} ")
+    assert BEST_MARK in line_with(lines, f"3/{EPOCHS} ")
+    assert text.count(BEST_MARK) == 1
+    row = line_with(lines, f"2/{EPOCHS} ")
+    assert "0.4000" in row and "88.00%" in row and "0.3000" in row and "91.00%" in row
+    assert "0.01" in row and "12.5s" in row
+    # Early stopping state and trend.
+    assert f"no improvement for 1 of {PATIENCE} epochs" in text
+    assert "val acc" in text and sparkline([0.85, 0.91, 0.95, 0.94], 10) in text
+    assert "run completed" not in text
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_final_frame_is_the_summary(width):
+    console, out = plain_console(width)
+    dashboard = LiveDashboard(console=console)
+    evaluated, ended = final_events("completed")
+    feed(dashboard, [run_started(), *epoch_events(), *evaluated, ended])
+    # A console that is not a terminal gets exactly one frame: the last, at the end.
+    lines = out.getvalue().splitlines()
+    text = "\n".join(lines)
+    assert all(len(line) <= width for line in lines)
+    assert "run completed" in text and "completed after 5 epoch(s)" in text
+    assert "3  (val acc 95.00%)" in line_with(lines, "best epoch")
+    assert "95.12%" in line_with(lines, "test acc")
+    assert "1m15s" in line_with(lines, "total time")
+    assert "runs/20260101-000000-simple_cnn/checkpoint.pt" in line_with(lines, "checkpoint")
+    assert "runs/20260101-000000-simple_cnn/curves.png" in line_with(lines, "curves")
+    assert "overall" not in text  # the bars are gone once the run ended
+    assert BEST_MARK in line_with(lines, f"3/{EPOCHS} ")
+    assert not dashboard._live.is_started
+
+
+def test_between_the_last_epoch_and_the_end_it_says_what_it_is_doing():
+    console, _ = plain_console(80)
+    dashboard = LiveDashboard(console=console)
+    events = epoch_events()
+    feed(dashboard, [run_started(), *events[:-1]])  # the last batch of the last epoch
+    assert "epoch 5: validating…" in "\n".join(snapshot(dashboard, 80))
+    dispatch(dashboard, events[-1])
+    assert "testing the best checkpoint…" in "\n".join(snapshot(dashboard, 80))
+    dashboard.close()
+
+
+def test_interrupted_run_ends_cleanly_with_the_resume_command():
+    console, out = plain_console(80)
+    dashboard = LiveDashboard(console=console)
+    _, ended = final_events("interrupted")
+    feed(dashboard, [run_started(), *epoch_events()[:8], ended])
+    text = out.getvalue()
+    assert "run interrupted" in text
+    assert "Resume with: mnist train --resume 20260101-000000-simple_cnn" in text
+    assert "not measured" in line_with(text.splitlines(), "test acc")
+    assert not dashboard._live.is_started
+
+
+def test_context_manager_restores_the_terminal_when_training_raises():
+    console, _ = plain_console(80)
+    with pytest.raises(RuntimeError), LiveDashboard(console=console) as dashboard:
+        dispatch(dashboard, run_started())
+        assert dashboard._live.is_started
+        raise RuntimeError("disk on fire")
+    assert not dashboard._live.is_started
+
+
+def test_long_run_keeps_the_latest_rows_and_the_best_one():
+    epochs = 40
+    curve = [(0.1, 0.9, 0.2, 0.95 if e == 2 else 0.9 + e / 1000) for e in range(1, epochs + 1)]
+    curve[1] = (0.1, 0.9, 0.2, 0.99)  # epoch 2 stays the best
+    console, _ = plain_console(80, height=30)
+    dashboard = LiveDashboard(console=console)
+    feed(dashboard, [run_started(epochs), *epoch_events(curve, epochs)])
+    lines = snapshot(dashboard, 80, height=30)
+    dashboard.close()
+    assert len(lines) <= 30  # fits the terminal
+    assert BEST_MARK in line_with(lines, f"2/{epochs} ")
+    assert line_with(lines, f"{epochs}/{epochs} ")
+    rows = [m for line in lines if (m := re.match(rf"\s*(\d+)/{epochs}\s", line))]
+    shown = [int(m.group(1)) for m in rows]
+    assert 10 not in shown
+    hidden = epochs - len(shown)
+    assert f"{hidden} more" in line_with(lines, "…")
+    assert shown[0] == 2 and shown[1:] == list(range(shown[1], epochs + 1))
+
+
+def test_visible_rows():
+    events = [e for e in epoch_events() if type(e).__name__ == "EpochEnded"]
+    assert visible_rows(events, 10) == (None, events, 0)
+    best, latest, hidden = visible_rows(events, 2)  # best is epoch 3, not in the last 2
+    assert best.epoch == 3 and [r.epoch for r in latest] == [5] and hidden == 3
+    best, latest, hidden = visible_rows(events, 3)  # epoch 3 is among the last 3
+    assert best is None and [r.epoch for r in latest] == [3, 4, 5] and hidden == 2
+
+
+def test_sparkline_scales_to_its_own_range():
+    assert sparkline([0.0, 0.5, 1.0], 10) == "▁▅█"
+    assert sparkline([1.0, 1.0], 10) == "▅▅"
+    assert sparkline(list(range(100)), 5) == "▁▃▅▆█"
+    assert sparkline([], 5) == ""
+
+
+def test_plain_reporter_prints_the_same_events_line_by_line():
+    out = io.StringIO()
+    reporter = PlainReporter(stream=out)
+    evaluated, ended = final_events("completed")
+    feed(reporter, [run_started(), *epoch_events(), *evaluated, ended])
+    assert out.getvalue().splitlines() == [
+        "training simple_cnn (206,922 parameters) on cpu/fp32: train 55,000 val 5,000 "
+        "test 10,000, seed 42, run 20260101-000000-simple_cnn in runs/20260101-000000-simple_cnn",
+        "epoch 1/5  train loss 0.9000 acc 70.00%  val loss 0.5000 acc 85.00%  "
+        "lr 0.01  12.5s 4,400/s *best*",
+        "epoch 2/5  train loss 0.4000 acc 88.00%  val loss 0.3000 acc 91.00%  "
+        "lr 0.01  12.5s 4,400/s *best*",
+        "epoch 3/5  train loss 0.2000 acc 94.00%  val loss 0.2000 acc 95.00%  "
+        "lr 0.01  12.5s 4,400/s *best*",
+        "epoch 4/5  train loss 0.1500 acc 95.00%  val loss 0.2100 acc 94.00%  "
+        "lr 0.01  12.5s 4,400/s (no improvement for 1 of 3)",
+        "epoch 5/5  train loss 0.1000 acc 97.00%  val loss 0.2200 acc 94.50%  "
+        "lr 0.01  12.5s 4,400/s (no improvement for 2 of 3)",
+        "test loss 0.1875 acc 95.12% (10,000 images)",
+        "completed after 5 epoch(s) in 1m15s: best epoch 3, val acc 95.00%, "
+        "test acc 95.12% (loss 0.1875)",
+        "run folder: runs/20260101-000000-simple_cnn",
+        "checkpoint: runs/20260101-000000-simple_cnn/checkpoint.pt",
+        "curves: runs/20260101-000000-simple_cnn/curves.png",
+    ]
+    assert "\x1b" not in out.getvalue()
+
+
+def test_plain_reporter_interrupted_says_how_to_resume():
+    out = io.StringIO()
+    reporter = PlainReporter(stream=out)
+    _, ended = final_events("interrupted")
+    feed(reporter, [run_started(), *epoch_events()[:6], ended])
+    lines = out.getvalue().splitlines()
+    assert lines[1].startswith("epoch 1/5")
+    assert lines[2].startswith("interrupted after 5 epoch(s) in 1m15s: best epoch 3")
+    assert "test acc" not in lines[2]
+    assert lines[-1] == "Interrupted. Resume with: mnist train --resume 20260101-000000-simple_cnn"
+
+
+def test_failure_before_the_run_starts_leaves_no_dashboard_behind():
+    console, out = plain_console(80)
+    with pytest.raises(ValueError), LiveDashboard(console=console) as dashboard:
+        assert "loading data" in "\n".join(snapshot(dashboard, 80))
+        raise ValueError("no dataset")
+    assert not dashboard._live.is_started
+    assert out.getvalue().strip() == ""
+
+
+def test_a_pipe_gets_plain_lines_without_escapes(synthetic_root, runs_dir):
+    result = subprocess.run(
+        [
+            *MNIST_CMD,
+            "train",
+            *("--root", str(synthetic_root), "--runs-dir", str(runs_dir)),
+            *("--epochs", "1", "--val-size", "500", "--device", "cpu"),
+        ],
+        capture_output=True,
+        text=True,
+        env=cli_env(TERM="xterm-256color"),
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("training simple_cnn (206,922 parameters) on cpu/fp32")
+    assert lines[1].startswith("epoch 1/1  train loss ")
+    assert lines[2].startswith("test loss ")
+    assert lines[3].startswith("completed after 1 epoch(s)")
+    assert "\x1b" not in result.stdout + result.stderr
+    assert "━" not in result.stdout
