@@ -224,6 +224,52 @@ def list_runs_command(
     Console().print(runs_table(records))
 
 
+# --- export -------------------------------------------------------------------------------
+
+EXPORT_FORMATS = ("bundle", "torchscript", "onnx", "all")
+
+
+@app.command("export")
+def export_command(
+    run: Annotated[
+        str | None, typer.Argument(help="Run id, unique prefix, folder or latest (default).")
+    ] = None,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="bundle (folder: weights, TorchScript, labels, preprocessing, config, model "
+            "card), torchscript (model.pt), onnx (model.onnx) or all (bundle + model.onnx).",
+        ),
+    ] = "bundle",
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the export into.")] = ...,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace the export in a non-empty --out folder.")
+    ] = False,
+    check_images: Annotated[
+        int | None,
+        typer.Option(help="Test images the load-back check compares on (default: all)."),
+    ] = None,
+    runs_dir: RunsDir = Path("runs"),
+    data_root: DataRoot = Path("data"),
+) -> None:
+    """Export a run's model for other programs; each file is loaded back and checked."""
+    if fmt not in EXPORT_FORMATS:
+        raise MnistError(f"--format {fmt!r} is not one of: {', '.join(EXPORT_FORMATS)}.")
+    from mnist_tui.export import export_run, report_lines
+    from mnist_tui.runs import resolve_run
+
+    result = export_run(
+        resolve_run(run, runs_dir),
+        fmt,
+        out,
+        data_root=data_root,
+        force=force,
+        check_images=check_images,
+    )
+    print("\n".join(report_lines(result)))
+
+
 # --- entry point ----------------------------------------------------------------------------
 
 
