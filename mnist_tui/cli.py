@@ -313,13 +313,28 @@ def predict(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            "--model",
+            help="An exported model instead of a run: an `mnist export` folder, a TorchScript "
+            ".pt file or an .onnx file.",
+        ),
+    ] = None,
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """Which digit is this? Preprocesses each image the MNIST way and shows what the model saw."""
     from mnist_tui import predict as predicting
     from mnist_tui.runs import resolve_run
 
-    classifier = predicting.classifier_from_run(resolve_run(run, runs_dir))
+    if model is not None and run is not None:
+        raise MnistError("Give --run or --model, not both.")
+    if model is not None:
+        from mnist_tui.exported import classifier_from_export
+
+        classifier = classifier_from_export(model)
+    else:
+        classifier = predicting.classifier_from_run(resolve_run(run, runs_dir))
     top_k = predicting.check_top_k(top_k, len(classifier.classes))
     paths, failures = predicting.expand_inputs(images)
     prepared, bad_images = predicting.prepare_all(paths, invert)

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import run_cli
+from PIL import Image
 
 from mnist_tui import checkpoints, roundtrip
 from mnist_tui.cli import main
@@ -312,3 +313,83 @@ def test_unknown_run_and_damaged_checkpoint(trained_run, synthetic_root, tmp_pat
     code, _, err = export(broken, synthetic_root, tmp_path / "out", "bundle", capsys)
     assert code != 0 and "checkpoint" in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+# --- mnist predict --model ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def digit_pngs(test_images, tmp_path_factory) -> list[Path]:
+    """Four test digits as PNG files: two as MNIST has them, two dark on white paper."""
+    folder = tmp_path_factory.mktemp("pngs")
+    paths = []
+    for i in range(4):
+        image = test_images[0][i] if i < 2 else 255 - test_images[0][i]
+        path = folder / f"digit{i}.png"
+        Image.fromarray(image).resize((84, 84), Image.Resampling.BICUBIC).save(path)
+        paths.append(path)
+    return paths
+
+
+def predictions(args: list, capsys) -> list[dict]:
+    code, out, err = run_cli(["predict", *args, "--json", "--top-k", "10"], capsys)
+    assert code == 0, err
+    return json.loads(out)
+
+
+@pytest.mark.parametrize(
+    "model", ["all", "all/model.pt", "all/model.onnx", "torchscript/model.pt", "onnx/model.onnx"]
+)
+def test_predict_with_an_exported_model_matches_the_run(
+    exports, trained_run, digit_pngs, capsys, model
+):
+    fmt, _, name = model.partition("/")
+    from_run = predictions([*digit_pngs, "--run", trained_run], capsys)
+    from_export = predictions([*digit_pngs, "--model", exports[fmt][0] / name], capsys)
+    assert [r["digit"] for r in from_export] == [r["digit"] for r in from_run]
+    for exported, original in zip(from_export, from_run, strict=True):
+        got = {e["digit"]: e["probability"] for e in exported["top_k"]}
+        want = {e["digit"]: e["probability"] for e in original["top_k"]}
+        assert got == pytest.approx(want, abs=1e-5)
+
+
+def test_predict_uses_the_bundles_labels(exports, digit_pngs, tmp_path, capsys):
+    import shutil
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(exports["all"][0], bundle)
+    names = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    (bundle / "labels.json").write_text(json.dumps(dict(enumerate(names))))
+    digits = [r["digit"] for r in predictions([digit_pngs[0], "--model", bundle], capsys)]
+    # The same file's embedded copy of labels.json still says "0".."9"; the folder's wins.
+    onnx_copy = tmp_path / "alone.onnx"
+    shutil.copy(bundle / "model.onnx", onnx_copy)
+    plain = [r["digit"] for r in predictions([digit_pngs[0], "--model", onnx_copy], capsys)]
+    assert isinstance(plain[0], int) and digits == [names[plain[0]]]
+
+
+def test_predict_model_bad_input(exports, trained_run, digit_pngs, tmp_path, capsys):
+    import shutil
+
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"\x00not a protobuf" * 10)
+    text = tmp_path / "model.pt"
+    text.write_text("hello")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    damaged = tmp_path / "damaged"
+    shutil.copytree(exports["all"][0], damaged)
+    (damaged / "preprocess.json").write_text("{not json")
+    cases = [
+        (["--model", tmp_path / "missing"], "no such file"),
+        (["--model", empty], "no model.pt or model.onnx"),
+        (["--model", text], "not a TorchScript model"),
+        (["--model", trained_run / "checkpoint.pt"], "--run"),
+        (["--model", garbage], "not a usable ONNX model"),
+        (["--model", damaged], "damaged"),
+        (["--model", exports["all"][0], "--run", trained_run], "not both"),
+    ]
+    for args, message in cases:
+        code, _, err = run_cli(["predict", digit_pngs[0], *args], capsys)
+        assert code != 0 and message in err, (args, err)
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1
