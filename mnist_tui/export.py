@@ -255,6 +255,9 @@ def normalise(images_u8: np.ndarray, mean: float, std: float) -> np.ndarray:
 def check_destination(out: Path, force: bool) -> None:
     if out.exists() and not out.is_dir():
         raise ExportError(f"{out} is a file: --out needs a folder.")
+    if (out / "checkpoint.pt").exists() or (out / "summary.toml").exists():
+        # --force would replace the run's own config.toml: never export into a run folder.
+        raise ExportError(f"{out} is a run folder: choose another --out.")
     if out.is_dir() and any(out.iterdir()) and not force:
         raise ExportError(
             f"{out} is not empty: choose another --out, or add --force to replace the export in it."

@@ -263,6 +263,13 @@ def test_force_replaces_an_earlier_export(exports, trained_run, synthetic_root, 
     assert not list(tmp_path.glob(".out.*"))  # no staging folder left behind
 
 
+def test_never_exports_into_a_run_folder(trained_run, synthetic_root, capsys):
+    before = sorted(p.name for p in trained_run.iterdir())
+    code, _, err = export(trained_run, synthetic_root, trained_run, "bundle", capsys, "--force")
+    assert code != 0 and "is a run folder" in err
+    assert sorted(p.name for p in trained_run.iterdir()) == before
+
+
 def test_missing_onnx_extra_is_named_before_anything_is_written(
     trained_run, synthetic_root, tmp_path, capsys, monkeypatch
 ):
