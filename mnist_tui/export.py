@@ -343,19 +343,20 @@ def export_run(
     images_u8, labels = load_test_images(data_root, checkpoint["dataset"], check_images)
     inputs = normalise(images_u8, mean, std)
     reference = roundtrip.reference_logits(model, inputs)
+    summary = _read_summary(run)
 
     metadata = {
         "labels.json": json.dumps(labels_document(classes), indent=2),
         "preprocess.json": json.dumps(preprocess_document(mean, std, len(classes)), indent=2),
     }
-    example = torch.from_numpy(inputs[:2].copy())  # batch of 2: no 1-specialised shapes
+    sample_batch = torch.from_numpy(inputs[:2].copy())  # 2, not 1: no batch-1 special case
     files = FILES[fmt]
     staging = make_staging(out)
     try:
         with tempfile.TemporaryDirectory(prefix="mnist-export-check-") as workdir:
             inputs_file = Path(workdir) / "inputs.npy"
             np.save(inputs_file, inputs)
-            _write_files(staging, files, model, example, metadata, run, checkpoint)
+            _write_files(staging, files, model, sample_batch, metadata, run, checkpoint)
             checks = [
                 roundtrip.check_export(kind, staging / name, inputs_file, reference, Path(workdir))
                 for kind, name in CHECKS[fmt]
@@ -367,47 +368,75 @@ def export_run(
                 f"The export did not survive loading back ({details}); {out} unchanged."
             )
         eager_ms = roundtrip.eager_latency_ms(model, inputs[:1])
-        summary = _read_summary(run)
         if "README.md" in files:
-            predicted = reference.argmax(axis=1)
-            correct = np.flatnonzero(predicted == labels)
-            index = int(correct[0]) if len(correct) else 0
-            write_png(images_u8[index], staging / "example.png")
-            facts = model_card.CardFacts(
-                run_id=run.id,
-                model=str(checkpoint["model"]),
-                parameters=count_parameters(model),
-                dataset=str(checkpoint["dataset"]),
-                classes=classes,
-                mean=mean,
-                std=std,
-                test_acc=summary.get("test_acc"),
-                best_val_acc=summary.get("best_val_acc", checkpoint.get("val_acc")),
-                best_epoch=summary.get("best_epoch", checkpoint.get("epoch")),
-                epochs_run=summary.get("epochs_run"),
-                trained=summary.get("ended") or summary.get("started"),
-                exported=iso(datetime.now(timezone.utc)),
-                torch_version=str(torch.__version__),
-                files=list(files),
-                example_index=index,
-                example_label=classes[int(labels[index])],
-                example_prediction=classes[int(predicted[index])],
-                check_lines=[check_line(c) for c in checks],
+            example = _pick_example(reference, labels)
+            write_png(images_u8[example], staging / "example.png")
+            example_labels = (
+                classes[int(labels[example])],
+                classes[int(reference[example].argmax())],
+            )
+            facts = _card_facts(
+                run, checkpoint, model, summary, files, checks, example, *example_labels
             )
             (staging / "README.md").write_text(model_card.render(facts))
         publish(staging, out, files)
+    except OSError as e:  # disk full, permissions: nothing reached --out
+        raise ExportError(
+            f"Cannot write the export ({e.strerror or e}); {out} unchanged."
+        ) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return ExportResult(
         run_id=run.id,
         model=str(checkpoint["model"]),
         parameters=count_parameters(model),
-        test_acc=_read_summary(run).get("test_acc"),
+        test_acc=summary.get("test_acc"),
         out=out,
         files=files,
         checks=checks,
         eager_latency_ms=eager_ms,
         images=len(inputs),
+    )
+
+
+def _pick_example(reference: np.ndarray, labels: np.ndarray) -> int:
+    """The first check image the model gets right: the card's snippet then shows a hit."""
+    correct = np.flatnonzero(reference.argmax(axis=1) == labels)
+    return int(correct[0]) if len(correct) else 0
+
+
+def _card_facts(
+    run: RunFolder,
+    checkpoint: dict[str, Any],
+    model: nn.Module,
+    summary: dict[str, Any],
+    files: tuple[str, ...],
+    checks: list[roundtrip.CheckResult],
+    example_index: int,
+    example_label: str,
+    example_prediction: str,
+) -> model_card.CardFacts:
+    """Everything the model card states."""
+    return model_card.CardFacts(
+        run_id=run.id,
+        model=str(checkpoint["model"]),
+        parameters=count_parameters(model),
+        dataset=str(checkpoint["dataset"]),
+        classes=[str(c) for c in checkpoint["classes"]],
+        mean=float(checkpoint["mean"]),
+        std=float(checkpoint["std"]),
+        test_acc=summary.get("test_acc"),
+        best_val_acc=summary.get("best_val_acc", checkpoint.get("val_acc")),
+        best_epoch=summary.get("best_epoch", checkpoint.get("epoch")),
+        epochs_run=summary.get("epochs_run"),
+        trained=summary.get("ended") or summary.get("started"),
+        exported=iso(datetime.now(timezone.utc)),
+        torch_version=str(torch.__version__),
+        files=list(files),
+        example_index=example_index,
+        example_label=example_label,
+        example_prediction=example_prediction,
+        check_lines=[check_line(c) for c in checks],
     )
 
 
@@ -453,7 +482,7 @@ def check_line(check: roundtrip.CheckResult) -> str:
 def report_lines(result: ExportResult) -> list[str]:
     """What `mnist export` prints on success: the files, then the check as a table."""
     accuracy = "" if result.test_acc is None else f", test accuracy {result.test_acc:.2%}"
-    row = "  {:<12} {:<11} {:<32} {:>11} {:>14} {:>11}  {}"
+    row = "  {:<11} {:<11} {:<31} {:>11} {:>11} {:>10}  {}"
     lines = [
         f"Exported run {result.run_id} ({result.model}, {result.parameters:,} parameters"
         f"{accuracy}) to {result.out}/",
