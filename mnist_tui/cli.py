@@ -52,6 +52,13 @@ def is_interactive() -> bool:
     return sys.stdout.isatty() and os.environ.get("TERM", "") not in ("", "dumb")
 
 
+def output_console() -> Any:
+    """A Rich console for results; in a pipe, wide enough that tables keep whole cells."""
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=160)
+
+
 def version_callback(value: bool) -> None:
     if value:
         print(f"mnist {__version__}")
@@ -217,11 +224,12 @@ def list_runs_command(
     if not records:
         print(f"No runs in {runs_dir}: train one with `mnist train`.")
         return
-    from rich.console import Console
+    from mnist_tui.render import damaged_notes, runs_table
 
-    from mnist_tui.render import runs_table
-
-    Console().print(runs_table(records))
+    console = output_console()
+    console.print(runs_table(records))
+    if notes := damaged_notes(records):
+        console.print(notes, style="dim", markup=False, highlight=False)
 
 
 # --- eval -----------------------------------------------------------------------------------
@@ -266,11 +274,9 @@ def eval_command(
 
         print(json.dumps(report.to_json(), indent=2))
         return
-    from rich.console import Console
-
     from mnist_tui.eval_view import eval_view
 
-    Console().print(eval_view(report))
+    output_console().print(eval_view(report))
 
 
 def _eval_progress(live: bool, what: str) -> Any:
@@ -332,11 +338,9 @@ def predict(
 
         print(json.dumps([r.to_json() for r in results], indent=2))
     elif results:
-        from rich.console import Console
-
         from mnist_tui.predict_view import predictions_view
 
-        Console().print(predictions_view(results))
+        output_console().print(predictions_view(results))
     if failures:
         raise typer.Exit(1)
 
