@@ -54,6 +54,13 @@ def is_interactive() -> bool:
     return sys.stdout.isatty() and os.environ.get("TERM", "") not in ("", "dumb")
 
 
+def output_console() -> Any:
+    """A Rich console for results; in a pipe, wide enough that tables keep whole cells."""
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=160)
+
+
 def version_callback(value: bool) -> None:
     if value:
         print(f"mnist {__version__}")
@@ -245,11 +252,12 @@ def list_runs_command(
     if not records:
         print(f"No runs in {runs_dir}: train one with `mnist train`.")
         return
-    from rich.console import Console
+    from mnist_tui.render import damaged_notes, runs_table
 
-    from mnist_tui.render import runs_table
-
-    Console().print(runs_table(records))
+    console = output_console()
+    console.print(runs_table(records))
+    if notes := damaged_notes(records):
+        console.print(notes, style="dim", markup=False, highlight=False)
 
 
 # --- eval -----------------------------------------------------------------------------------
@@ -294,11 +302,9 @@ def eval_command(
 
         print(json.dumps(report.to_json(), indent=2))
         return
-    from rich.console import Console
-
     from mnist_tui.eval_view import eval_view
 
-    Console().print(eval_view(report))
+    output_console().print(eval_view(report))
 
 
 def _eval_progress(live: bool, what: str) -> Any:
@@ -341,13 +347,28 @@ def predict(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            "--model",
+            help="An exported model instead of a run: an `mnist export` folder, a TorchScript "
+            ".pt file or an .onnx file.",
+        ),
+    ] = None,
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """Which digit is this? Preprocesses each image the MNIST way and shows what the model saw."""
     from mnist_tui import predict as predicting
     from mnist_tui.runs import resolve_run
 
-    classifier = predicting.classifier_from_run(resolve_run(run, runs_dir))
+    if model is not None and run is not None:
+        raise MnistError("Give --run or --model, not both.")
+    if model is not None:
+        from mnist_tui.exported import classifier_from_export
+
+        classifier = classifier_from_export(model)
+    else:
+        classifier = predicting.classifier_from_run(resolve_run(run, runs_dir))
     top_k = predicting.check_top_k(top_k, len(classifier.classes))
     paths, failures = predicting.expand_inputs(images)
     prepared, bad_images = predicting.prepare_all(paths, invert)
@@ -360,11 +381,9 @@ def predict(
 
         print(json.dumps([r.to_json() for r in results], indent=2))
     elif results:
-        from rich.console import Console
-
         from mnist_tui.predict_view import predictions_view
 
-        Console().print(predictions_view(results))
+        output_console().print(predictions_view(results))
     if failures:
         raise typer.Exit(1)
 
@@ -440,6 +459,52 @@ def inspect_command(
     )
     for part in inspect(request):
         console.print(part)
+
+
+# --- export -------------------------------------------------------------------------------
+
+EXPORT_FORMATS = ("bundle", "torchscript", "onnx", "all")
+
+
+@app.command("export")
+def export_command(
+    run: Annotated[
+        str | None, typer.Argument(help="Run id, unique prefix, folder or latest (default).")
+    ] = None,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="bundle (folder: weights, TorchScript, labels, preprocessing, config, model "
+            "card), torchscript (model.pt), onnx (model.onnx) or all (bundle + model.onnx).",
+        ),
+    ] = "bundle",
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the export into.")] = ...,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace the export in a non-empty --out folder.")
+    ] = False,
+    check_images: Annotated[
+        int | None,
+        typer.Option(help="Test images the load-back check compares on (default: all)."),
+    ] = None,
+    runs_dir: RunsDir = Path("runs"),
+    data_root: DataRoot = Path("data"),
+) -> None:
+    """Export a run's model for other programs; each file is loaded back and checked."""
+    if fmt not in EXPORT_FORMATS:
+        raise MnistError(f"--format {fmt!r} is not one of: {', '.join(EXPORT_FORMATS)}.")
+    from mnist_tui.export import export_run, report_lines
+    from mnist_tui.runs import resolve_run
+
+    result = export_run(
+        resolve_run(run, runs_dir),
+        fmt,
+        out,
+        data_root=data_root,
+        force=force,
+        check_images=check_images,
+    )
+    print("\n".join(report_lines(result)))
 
 
 # --- entry point ----------------------------------------------------------------------------

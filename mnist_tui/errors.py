@@ -31,3 +31,7 @@ class CheckpointError(MnistError):
 
 class ImageError(MnistError):
     """An input image cannot be read or holds no digit."""
+
+
+class ExportError(MnistError):
+    """An export cannot be written, or did not survive being loaded back."""
