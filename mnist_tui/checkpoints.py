@@ -7,8 +7,8 @@ mean/std); last.pt holds the whole training state for `--resume`. Both load with
 
 from __future__ import annotations
 
+import io
 import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from mnist_tui.errors import CheckpointError
-from mnist_tui.fsutil import atomic_write_with
+from mnist_tui.fsutil import atomic_write_bytes
 from mnist_tui.models import MODELS, build_model
 
 FORMAT = "mnist_tui.checkpoint/1"
@@ -24,8 +24,14 @@ STATE_FORMAT = "mnist_tui.training_state/1"
 
 
 def save(obj: dict[str, Any], path: Path) -> None:
-    """torch.save through a temporary file and os.replace: never a truncated file."""
-    atomic_write_with(path, lambda f: torch.save(obj, f))
+    """torch.save through a temporary file and os.replace: never a truncated file.
+
+    Serialised in memory first: torch's writer turns a failed write (disk full) into a
+    RuntimeError without errno, while a plain write keeps the OSError that says why.
+    """
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getbuffer())
 
 
 def make_checkpoint(
@@ -71,15 +77,16 @@ def load(path: Path, expected_format: str = FORMAT) -> dict[str, Any]:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         # weights_only refuses any pickle that would import or call code.
-        first = str(e).strip().splitlines()[0] if str(e).strip() else "unsafe content"
         raise CheckpointError(
-            f"{path} was refused: it holds more than weights ({first[:120]}). "
+            f"{path} was refused: loading it would run code ({_refusal_reason(e)}). "
             "Only load checkpoints from sources you trust."
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
+    except Exception as e:
+        # A truncated zip, text with a .pt name or random bytes surface as RuntimeError,
+        # EOFError, KeyError, ValueError... from torch's reader: all mean "not readable".
         raise CheckpointError(
-            f"{path} is not a readable checkpoint (truncated or not a torch file: "
-            f"{str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__})."
+            f"{path} is not a readable checkpoint (truncated, damaged or not a torch file: "
+            f"{_first_sentence(e)})."
         ) from None
     if not isinstance(obj, dict) or obj.get("format") != expected_format:
         raise CheckpointError(
@@ -88,18 +95,33 @@ def load(path: Path, expected_format: str = FORMAT) -> dict[str, Any]:
     return obj
 
 
+def _first_sentence(error: BaseException) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    text = text.split(". ")[0].rstrip(".")[:120]
+    return text if len(text) > 12 else f"{type(error).__name__} {text}".strip()
+
+
+def _refusal_reason(error: BaseException) -> str:
+    """The line of torch's refusal that names what the file wanted to call."""
+    for line in str(error).splitlines():
+        if "GLOBAL" in line or "Unsupported" in line:
+            return line.strip().rstrip(".")[:160]
+    return "it is not a plain weights file"
+
+
 def model_from_checkpoint(checkpoint: dict[str, Any], source: str = "checkpoint") -> nn.Module:
     """Rebuild the model a checkpoint describes and load its weights (eval mode, CPU)."""
     name = checkpoint.get("model")
     if name not in MODELS:
         raise CheckpointError(f"{source} uses an unknown model {name!r}.")
-    model = build_model(
-        name, num_classes=len(checkpoint["classes"]), **checkpoint.get("model_args", {})
-    )
+    classes, model_args = checkpoint.get("classes"), checkpoint.get("model_args", {})
+    if not isinstance(classes, list) or not classes or not isinstance(model_args, dict):
+        raise CheckpointError(f"{source} lacks its class list or model arguments: damaged.")
     try:
+        model = build_model(name, num_classes=len(classes), **model_args)
         model.load_state_dict(checkpoint["state_dict"])
-    except (RuntimeError, KeyError) as e:
-        detail = str(e).strip().splitlines()[0][:160]
+    except (RuntimeError, KeyError, TypeError, ValueError, AttributeError) as e:
+        detail = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
         raise CheckpointError(
             f"{source} does not fit the {name} architecture ({detail})."
         ) from None
