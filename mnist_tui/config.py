@@ -131,8 +131,12 @@ def apply_overrides(
     for key, value in overrides.items():
         if key not in FIELDS:
             raise unknown_key_error(key, source)
-        value = _check_type(key, value)
-        _check_rules(key, value)
+        try:
+            value = _check_type(key, value)
+            _check_rules(key, value)
+        except ConfigError as e:
+            # Say where a bad value came from when it was not typed on the command line.
+            raise (e if source == "the command line" else ConfigError(f"{source}: {e}")) from None
         checked[key] = value
     return dataclasses.replace(config, **checked)
 

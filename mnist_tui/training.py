@@ -105,7 +105,7 @@ def config_document(
         },
         "data": {
             "dataset": data.spec.name,
-            "root": str(data_root),
+            "root": str(Path(data_root).resolve()),  # absolute: --resume works from anywhere
             "train_size": len(data.train),
             "val_size": len(data.val),
             "test_size": len(data.test),
@@ -132,6 +132,12 @@ def resume_config(run: RunFolder, overrides: dict[str, Any]) -> TrainConfig:
             f"{run.config}` instead."
         )
     return apply_overrides(config, {k: overrides[k] for k in changed})
+
+
+def recorded_data_root(run: RunFolder) -> Path | None:
+    """The data folder a run was trained from (config.toml), if recorded and present."""
+    root = run.read_config().get("data", {}).get("root")
+    return Path(root) if isinstance(root, str) and Path(root).is_dir() else None
 
 
 def train(
