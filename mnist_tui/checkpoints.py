@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -74,11 +75,21 @@ def load(path: Path, expected_format: str = FORMAT) -> dict[str, Any]:
     if path.is_dir():
         raise CheckpointError(f"{path} is a folder, not a checkpoint file.")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        # torch warns about odd pickle protocols on stderr: the error below says enough.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        # weights_only refuses any pickle that would import or call code.
+        # weights_only refuses any pickle that would import or call code (a GLOBAL it
+        # does not allow); other refusals are opcodes it does not read: not a checkpoint.
+        reason = _refusal_reason(e)
+        if reason is None:
+            raise CheckpointError(
+                f"{path} is not a readable checkpoint (not a torch weights file: "
+                f"{_first_sentence(e)})."
+            ) from None
         raise CheckpointError(
-            f"{path} was refused: loading it would run code ({_refusal_reason(e)}). "
+            f"{path} was refused: loading it would run code ({reason}). "
             "Only load checkpoints from sources you trust."
         ) from None
     except Exception as e:
@@ -92,7 +103,24 @@ def load(path: Path, expected_format: str = FORMAT) -> dict[str, Any]:
         raise CheckpointError(
             f"{path} is not an mnist checkpoint (expected format {expected_format})."
         )
+    if expected_format == FORMAT:
+        _check_fields(obj, path)
     return obj
+
+
+#: What checkpoint.pt must hold, and of which type, for eval/predict/export to use it.
+_FIELDS = {"model": str, "classes": list, "mean": (int, float), "std": (int, float)}
+
+
+def _check_fields(checkpoint: dict[str, Any], path: Path) -> None:
+    bad = [k for k, kind in _FIELDS.items() if not isinstance(checkpoint.get(k), kind)]
+    if not isinstance(checkpoint.get("state_dict"), dict):
+        bad.append("state_dict")
+    if bad or not checkpoint["classes"] or checkpoint["std"] == 0:
+        raise CheckpointError(
+            f"{path} is damaged: {', '.join(bad) or 'classes/std'} missing or of the wrong "
+            "type. Use another run's checkpoint or train again."
+        )
 
 
 def _first_sentence(error: BaseException) -> str:
@@ -101,12 +129,12 @@ def _first_sentence(error: BaseException) -> str:
     return text if len(text) > 12 else f"{type(error).__name__} {text}".strip()
 
 
-def _refusal_reason(error: BaseException) -> str:
-    """The line of torch's refusal that names what the file wanted to call."""
+def _refusal_reason(error: BaseException) -> str | None:
+    """The line of torch's refusal that names the call it blocked, if it names one."""
     for line in str(error).splitlines():
-        if "GLOBAL" in line or "Unsupported" in line:
+        if "GLOBAL" in line:
             return line.strip().rstrip(".")[:160]
-    return "it is not a plain weights file"
+    return None
 
 
 def model_from_checkpoint(checkpoint: dict[str, Any], source: str = "checkpoint") -> nn.Module:
