@@ -84,21 +84,16 @@ def load(path: Path, expected_format: str = FORMAT) -> dict[str, Any]:
         # does not allow); other refusals are opcodes it does not read: not a checkpoint.
         reason = _refusal_reason(e)
         if reason is None:
-            raise CheckpointError(
-                f"{path} is not a readable checkpoint (not a torch weights file: "
-                f"{_first_sentence(e)})."
-            ) from None
+            raise _unreadable(path) from None
         raise CheckpointError(
             f"{path} was refused: loading it would run code ({reason}). "
             "Only load checkpoints from sources you trust."
         ) from None
-    except Exception as e:
+    except Exception:
         # A truncated zip, text with a .pt name or random bytes surface as RuntimeError,
-        # EOFError, KeyError, ValueError... from torch's reader: all mean "not readable".
-        raise CheckpointError(
-            f"{path} is not a readable checkpoint (truncated, damaged or not a torch file: "
-            f"{_first_sentence(e)})."
-        ) from None
+        # EOFError, KeyError, OSError... from torch's reader: all mean "not readable", and
+        # torch's wording of them ("pop from empty list") would not help the user.
+        raise _unreadable(path) from None
     if not isinstance(obj, dict) or obj.get("format") != expected_format:
         raise CheckpointError(
             f"{path} is not an mnist checkpoint (expected format {expected_format})."
@@ -123,10 +118,11 @@ def _check_fields(checkpoint: dict[str, Any], path: Path) -> None:
         )
 
 
-def _first_sentence(error: BaseException) -> str:
-    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    text = text.split(". ")[0].rstrip(".")[:120]
-    return text if len(text) > 12 else f"{type(error).__name__} {text}".strip()
+def _unreadable(path: Path) -> CheckpointError:
+    return CheckpointError(
+        f"{path} is not a readable checkpoint (truncated, damaged or not a torch file). "
+        "Use another run's checkpoint or train again."
+    )
 
 
 def _refusal_reason(error: BaseException) -> str | None:
@@ -149,7 +145,10 @@ def model_from_checkpoint(checkpoint: dict[str, Any], source: str = "checkpoint"
         model = build_model(name, num_classes=len(classes), **model_args)
         model.load_state_dict(checkpoint["state_dict"])
     except (RuntimeError, KeyError, TypeError, ValueError, AttributeError) as e:
-        detail = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        # load_state_dict's first line only says "Error(s) in loading state_dict": the
+        # next one names the mismatch.
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        detail = (lines[1] if len(lines) > 1 else lines[0] if lines else type(e).__name__)[:160]
         raise CheckpointError(
             f"{source} does not fit the {name} architecture ({detail})."
         ) from None

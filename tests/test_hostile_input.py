@@ -122,7 +122,7 @@ CHECKPOINT_NEEDLES = {
     "a folder": "is a folder, not a checkpoint file",
     "plain tensor file": "is not an mnist checkpoint",
     "training state, not weights": "is not an mnist checkpoint",
-    "another architecture": "does not fit the simple_cnn architecture",
+    "another architecture": "does not fit the simple_cnn architecture (Missing key(s)",
     "unknown model": "unknown model 'vit_h'",
     "missing fields": "is damaged: classes, mean, std, state_dict missing",
 }
