@@ -142,7 +142,6 @@ class StopFlag:
 
 @app.command()
 def train(
-    ctx: typer.Context,
     model: Annotated[str | None, typer.Option(help=help_for("model"))] = None,
     dataset: Annotated[str | None, typer.Option(help=help_for("dataset"))] = None,
     epochs: Annotated[int | None, typer.Option(help=help_for("epochs"))] = None,
@@ -171,6 +170,7 @@ def train(
     resume: Annotated[
         str | None, typer.Option(help="Continue an interrupted run (id, prefix, path, latest).")
     ] = None,
+    ctx: typer.Context = None,  # type: ignore[assignment]  # Typer fills it in
     runs_dir: RunsDir = Path("runs"),
     data_root: DataRoot = Path("data"),
     plain: Plain = False,

@@ -216,8 +216,8 @@ def train(
     return TrainOutcome(run, ended)
 
 
-def _record_failure(recorder: RunRecorder, run: RunFolder, error: RunWriteError) -> None:
-    """Best effort: mark the run failed (resumable); the disk may be what failed."""
+def _record_failure(recorder: RunRecorder, run: RunFolder, error: BaseException) -> None:
+    """Best effort: mark the run failed; the disk may be the thing that failed."""
     try:
         recorder.summary.update(status="failed", error=str(error)[:200])
         recorder.summary.pop("pid", None)
