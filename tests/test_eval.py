@@ -137,3 +137,44 @@ def test_eval_run_without_checkpoint(
 def test_eval_without_dataset(tmp_path: Path, trained_run: Path, capsys) -> None:
     code, _, err = run_cli(["eval", str(trained_run), "--root", tmp_path / "empty"], capsys)
     assert code != 0 and err.startswith("mnist: error:") and "Traceback" not in err
+
+
+def test_progress_bar_only_on_a_terminal(trained_run: Path, synthetic_root: Path) -> None:
+    """stderr a terminal: a Rich progress bar is drawn there; a pipe gets none."""
+    import os
+    import pty
+    import subprocess
+    import threading
+
+    from conftest import MNIST_CMD, cli_env
+
+    args = [*MNIST_CMD, "eval", str(trained_run), "--root", str(synthetic_root), "--json"]
+    master, slave = pty.openpty()
+    drawn = bytearray()
+
+    def drain() -> None:  # keep the terminal's buffer empty, or the child blocks on it
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            drawn.extend(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        done = subprocess.run(
+            args, stdout=subprocess.PIPE, stderr=slave, env=cli_env(TERM="xterm"), timeout=300
+        )
+    finally:
+        os.close(slave)
+        reader.join(timeout=10)
+        os.close(master)
+    assert done.returncode == 0
+    assert b"evaluating test split" in drawn
+    assert json.loads(done.stdout)["split"] == "test"  # stdout stays clean JSON
+
+    piped = subprocess.run(args, capture_output=True, text=True, env=cli_env(), timeout=300)
+    assert piped.returncode == 0 and piped.stderr == ""
