@@ -395,3 +395,11 @@ def test_damaged_run_folders_are_listed_not_fatal(trained_run, tmp_path, capsys)
         ["train", "--resume", "20200101-000000-empty", "--runs-dir", runs], capsys
     )
     _one_error_line(code, err, "config.toml is missing")
+
+
+def test_hostile_images_for_inspect_are_one_line_each(trained_run, tmp_path, capsys):
+    for path, needle in hostile_images(tmp_path / "images").values():
+        code, _, err = run_cli(["inspect", "conv1", "--image", path, "--run", trained_run], capsys)
+        line = _one_error_line(code, err, str(path))
+        if "no image files" not in needle:  # inspect takes one file, not a folder
+            assert needle in line, line
