@@ -7,8 +7,9 @@ mean/std); last.pt holds the whole training state for `--resume`. Both load with
 
 from __future__ import annotations
 
+import io
 import pickle
-import zipfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import torch
 from torch import nn
 
 from mnist_tui.errors import CheckpointError
-from mnist_tui.fsutil import atomic_write_with
+from mnist_tui.fsutil import atomic_write_bytes
 from mnist_tui.models import MODELS, build_model
 
 FORMAT = "mnist_tui.checkpoint/1"
@@ -24,8 +25,14 @@ STATE_FORMAT = "mnist_tui.training_state/1"
 
 
 def save(obj: dict[str, Any], path: Path) -> None:
-    """torch.save through a temporary file and os.replace: never a truncated file."""
-    atomic_write_with(path, lambda f: torch.save(obj, f))
+    """torch.save through a temporary file and os.replace: never a truncated file.
+
+    Serialised in memory first: torch's writer turns a failed write (disk full) into a
+    RuntimeError without errno, while a plain write keeps the OSError that says why.
+    """
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getbuffer())
 
 
 def make_checkpoint(
@@ -68,24 +75,62 @@ def load(path: Path, expected_format: str = FORMAT) -> dict[str, Any]:
     if path.is_dir():
         raise CheckpointError(f"{path} is a folder, not a checkpoint file.")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        # torch warns about odd pickle protocols on stderr: the error below says enough.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        # weights_only refuses any pickle that would import or call code.
-        first = str(e).strip().splitlines()[0] if str(e).strip() else "unsafe content"
+        # weights_only refuses any pickle that would import or call code (a GLOBAL it
+        # does not allow); other refusals are opcodes it does not read: not a checkpoint.
+        reason = _refusal_reason(e)
+        if reason is None:
+            raise _unreadable(path) from None
         raise CheckpointError(
-            f"{path} was refused: it holds more than weights ({first[:120]}). "
+            f"{path} was refused: loading it would run code ({reason}). "
             "Only load checkpoints from sources you trust."
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
-        raise CheckpointError(
-            f"{path} is not a readable checkpoint (truncated or not a torch file: "
-            f"{str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__})."
-        ) from None
+    except Exception:
+        # A truncated zip, text with a .pt name or random bytes surface as RuntimeError,
+        # EOFError, KeyError, OSError... from torch's reader: all mean "not readable", and
+        # torch's wording of them ("pop from empty list") would not help the user.
+        raise _unreadable(path) from None
     if not isinstance(obj, dict) or obj.get("format") != expected_format:
         raise CheckpointError(
             f"{path} is not an mnist checkpoint (expected format {expected_format})."
         )
+    if expected_format == FORMAT:
+        _check_fields(obj, path)
     return obj
+
+
+#: What checkpoint.pt must hold, and of which type, for eval/predict/export to use it.
+_FIELDS = {"model": str, "classes": list, "mean": (int, float), "std": (int, float)}
+
+
+def _check_fields(checkpoint: dict[str, Any], path: Path) -> None:
+    bad = [k for k, kind in _FIELDS.items() if not isinstance(checkpoint.get(k), kind)]
+    if not isinstance(checkpoint.get("state_dict"), dict):
+        bad.append("state_dict")
+    if bad or not checkpoint["classes"] or checkpoint["std"] == 0:
+        raise CheckpointError(
+            f"{path} is damaged: {', '.join(bad) or 'classes/std'} missing or of the wrong "
+            "type. Use another run's checkpoint or train again."
+        )
+
+
+def _unreadable(path: Path) -> CheckpointError:
+    return CheckpointError(
+        f"{path} is not a readable checkpoint (truncated, damaged or not a torch file). "
+        "Use another run's checkpoint or train again."
+    )
+
+
+def _refusal_reason(error: BaseException) -> str | None:
+    """The line of torch's refusal that names the call it blocked, if it names one."""
+    for line in str(error).splitlines():
+        if "GLOBAL" in line:
+            return line.strip().rstrip(".")[:160]
+    return None
 
 
 def model_from_checkpoint(checkpoint: dict[str, Any], source: str = "checkpoint") -> nn.Module:
@@ -93,13 +138,17 @@ def model_from_checkpoint(checkpoint: dict[str, Any], source: str = "checkpoint"
     name = checkpoint.get("model")
     if name not in MODELS:
         raise CheckpointError(f"{source} uses an unknown model {name!r}.")
-    model = build_model(
-        name, num_classes=len(checkpoint["classes"]), **checkpoint.get("model_args", {})
-    )
+    classes, model_args = checkpoint.get("classes"), checkpoint.get("model_args", {})
+    if not isinstance(classes, list) or not classes or not isinstance(model_args, dict):
+        raise CheckpointError(f"{source} lacks its class list or model arguments: damaged.")
     try:
+        model = build_model(name, num_classes=len(classes), **model_args)
         model.load_state_dict(checkpoint["state_dict"])
-    except (RuntimeError, KeyError) as e:
-        detail = str(e).strip().splitlines()[0][:160]
+    except (RuntimeError, KeyError, TypeError, ValueError, AttributeError) as e:
+        # load_state_dict's first line only says "Error(s) in loading state_dict": the
+        # next one names the mismatch.
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        detail = (lines[1] if len(lines) > 1 else lines[0] if lines else type(e).__name__)[:160]
         raise CheckpointError(
             f"{source} does not fit the {name} architecture ({detail})."
         ) from None

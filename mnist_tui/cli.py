@@ -118,6 +118,7 @@ class StopFlag:
 
     def __init__(self) -> None:
         self.signal: int | None = None
+        self.repeated = False
 
     def __call__(self) -> bool:
         return self.signal is not None
@@ -125,12 +126,18 @@ class StopFlag:
     def handle(self, signum: int, _frame: Any) -> None:
         if self.signal is None:
             self.signal = signum
-            print(
-                "\nStopping after the current step; saving... (the run can be resumed)",
-                file=sys.stderr,
-                flush=True,
-            )
-        # A second signal while saving is ignored: the files are written atomically anyway.
+            self._say("\nStopping after the current step; saving... (the run can be resumed)")
+        elif not self.repeated:
+            # A second signal while saving is ignored: stopping halfway would gain nothing,
+            # and every file is replaced atomically anyway. Said once, so it is not a hang.
+            self.repeated = True
+            self._say("Still saving; the run stops in a moment.")
+
+    @staticmethod
+    def _say(line: str) -> None:
+        # The handler may interrupt a write to stderr; a message is not worth a crash.
+        with contextlib.suppress(RuntimeError, OSError):
+            print(line, file=sys.stderr, flush=True)
 
     def install(self) -> None:
         signal.signal(signal.SIGINT, self.handle)
@@ -190,6 +197,7 @@ def train(
     resume: Annotated[
         str | None, typer.Option(help="Continue an interrupted run (id, prefix, path, latest).")
     ] = None,
+    ctx: typer.Context = None,  # type: ignore[assignment]  # Typer fills it in
     runs_dir: RunsDir = Path("runs"),
     data_root: DataRoot = Path("data"),
     plain: Plain = False,
@@ -216,6 +224,8 @@ def train(
             raise MnistError("--resume continues a run with its own config: drop --config.")
         resume_run = resolve_run(resume, runs_dir)
         resolved = training.resume_config(resume_run, overrides)
+        if ctx.get_parameter_source("data_root").name == "DEFAULT":  # not --root, not env
+            data_root = training.recorded_data_root(resume_run) or data_root
 
     stop = StopFlag()
     stop.install()

@@ -104,7 +104,8 @@ def _check_rules(name: str, value: Any) -> None:
     if "choices" in meta and value not in meta["choices"]:
         close = difflib.get_close_matches(str(value), meta["choices"], n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(f"{option} {value!r} is not one of {', '.join(meta['choices'])}.{hint}")
+        choices = ", ".join(c for c in meta["choices"] if c)  # "" means "none" for --preset
+        raise ConfigError(f"{option} {value!r} is not one of {choices}.{hint}")
     if "pattern" in meta and not meta["pattern"].match(value):
         raise ConfigError(f"{option} {value!r} is not valid: {meta['help']}")
     if "min" in meta and value < meta["min"]:
@@ -131,8 +132,13 @@ def apply_overrides(
     for key, value in overrides.items():
         if key not in FIELDS:
             raise unknown_key_error(key, source)
-        value = _check_type(key, value)
-        _check_rules(key, value)
+        try:
+            value = _check_type(key, value)
+            _check_rules(key, value)
+        except ConfigError as e:
+            # Say where a bad value came from when it was not typed on the command line.
+            from_option = source == "the command line" or source.startswith("--")
+            raise (e if from_option else ConfigError(f"{source}: {e}")) from None
         checked[key] = value
     return dataclasses.replace(config, **checked)
 

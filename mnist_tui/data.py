@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from mnist_tui.datasets import DatasetSpec, parse_idx, raw_dir, spec_for, verify_installed
-from mnist_tui.errors import ConfigError
+from mnist_tui.errors import ConfigError, DataError
 
 
 @dataclass
@@ -46,7 +46,26 @@ def read_raw(root: Path, name: str) -> tuple[dict[str, torch.Tensor], dict[str, 
         path = folder / spec.filenames[key]
         array = parse_idx(path.read_bytes(), str(path))
         arrays[key] = torch.from_numpy(array.copy())
+    _check_shapes(arrays, spec, folder)
     return arrays, md5
+
+
+def _check_shapes(arrays: dict[str, torch.Tensor], spec: DatasetSpec, folder: Path) -> None:
+    """Files that pass their checksum may still be a custom set of the wrong shape."""
+    for split in ("train", "test"):
+        images, labels = arrays[f"{split}-images"], arrays[f"{split}-labels"]
+        if images.dim() != 3 or tuple(images.shape[1:]) != (28, 28) or labels.dim() != 1:
+            raise DataError(f"{folder}: the {split} files are not 28x28 images with labels.")
+        if len(images) != len(labels) or len(labels) == 0:
+            raise DataError(
+                f"{folder}: {len(images)} {split} images but {len(labels)} labels. "
+                f"Run `mnist download --dataset {spec.name} --force`."
+            )
+        if int(labels.max()) >= len(spec.classes):
+            raise DataError(
+                f"{folder}: {split} labels go up to {int(labels.max())} but {spec.name} has "
+                f"{len(spec.classes)} classes."
+            )
 
 
 def normalise(images_u8: torch.Tensor, mean: float, std: float) -> torch.Tensor:

@@ -150,8 +150,12 @@ def _read_manifest(folder: Path) -> dict[str, str]:
     path = folder / MANIFEST
     if not path.is_file():
         return {}
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return {}  # unreadable manifest: the published checksums decide instead
     sums = {}
-    for line in path.read_text().splitlines():
+    for line in text.splitlines():
         parts = line.split()
         if len(parts) == 2:
             sums[parts[1]] = parts[0]

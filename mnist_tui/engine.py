@@ -298,7 +298,6 @@ class Trainer:
             val = evaluate(self.model, self.data.val, precision=self.precision)
             seconds = time.perf_counter() - epoch_start
             improved = self.record_epoch(epoch, val.accuracy)
-            self.store.save_last(self.state())
             self.callbacks.on_epoch_end(
                 EpochEnded(
                     epoch=epoch,
@@ -317,6 +316,9 @@ class Trainer:
                     patience=config.patience,
                 )
             )
+            # After the metrics row: a kill between the two re-runs this epoch on resume
+            # (its row is replaced) instead of resuming past an epoch with no row.
+            self.store.save_last(self.state())
             if self.should_stop():
                 status = "interrupted"
                 break

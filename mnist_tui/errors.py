@@ -25,6 +25,10 @@ class RunError(MnistError):
     """A run folder does not exist, is ambiguous or is damaged."""
 
 
+class RunWriteError(RunError):
+    """A file of a run folder could not be written (disk full, size limit, permissions)."""
+
+
 class CheckpointError(MnistError):
     """A checkpoint cannot be loaded safely."""
 

@@ -51,3 +51,13 @@ def atomic_write_with(path: Path, write: Callable[[IO], None]) -> None:
     """Atomically write whatever `write(file)` writes (e.g. `torch.save`)."""
     with atomic_open(path, "wb") as f:
         write(f)
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Delete temporary files a killed writer left in `folder` (never a finished file)."""
+    removed = []
+    for tmp in Path(folder).glob(".*.tmp"):
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+            removed.append(tmp)
+    return removed

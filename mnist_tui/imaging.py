@@ -74,6 +74,9 @@ def load_image(path: str | Path) -> Image.Image:
         raise ImageError(f"{path} is empty (0 bytes). Give a PNG, JPEG, BMP, GIF, TIFF or WebP.")
     try:
         with warnings.catch_warnings():
+            # Pillow warns on stderr about odd metadata (corrupt EXIF...): the one line
+            # users see is ours. A decompression bomb warning becomes an error.
+            warnings.simplefilter("ignore")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(path)
             width, height = image.size
@@ -258,7 +261,10 @@ def prepare_image(
     image: Image.Image, invert: bool | None = None, name: str = "image"
 ) -> PreparedDigit:
     """The MNIST pipeline for an image in memory; `invert=None` judges polarity."""
-    grey = to_greyscale(image)
+    try:
+        grey = to_greyscale(image)
+    except (ValueError, OSError) as e:  # a mode Pillow cannot convert, a lazy decode error
+        raise ImageError(f"{name}: cannot read its pixels ({image.mode}: {e}).") from None
     inverted = needs_inversion(grey) if invert is None else invert
     ink_light = 1.0 - grey if inverted else grey
     ink = remove_background(ink_light, source=name)

@@ -7,6 +7,7 @@ files are handled by `checkpoints.py`.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import os
 import re
@@ -19,9 +20,9 @@ from typing import Any
 import tomli_w
 import tomllib
 
-from mnist_tui.errors import RunError
+from mnist_tui.errors import RunError, RunWriteError
 from mnist_tui.events import Callback, EpochEnded, RunEnded, RunStarted
-from mnist_tui.fsutil import atomic_write_text
+from mnist_tui.fsutil import atomic_write_bytes
 
 METRICS_COLUMNS = (
     "epoch",
@@ -83,7 +84,14 @@ class RunFolder:
         return self.path / "curves.png"
 
     def write_toml(self, path: Path, document: dict[str, Any]) -> None:
-        atomic_write_text(path, tomli_w.dumps(_drop_none(document)))
+        self.write_file(path, tomli_w.dumps(_drop_none(document)).encode())
+
+    def write_file(self, path: Path, data: bytes) -> None:
+        """Atomically write one file of this run; a failure is one RunWriteError line."""
+        try:
+            atomic_write_bytes(path, data)
+        except OSError as e:
+            raise write_error(e, self) from None
 
     def read_summary(self) -> dict[str, Any]:
         return _read_toml(self.summary)
@@ -111,7 +119,33 @@ class RunFolder:
         writer.writeheader()
         for row in rows:
             writer.writerow({k: _csv_value(row[k]) for k in METRICS_COLUMNS})
-        atomic_write_text(self.metrics, buffer.getvalue())
+        self.write_file(self.metrics, buffer.getvalue().encode())
+
+
+def resume_command(run: RunFolder) -> str:
+    """The command that resumes `run`: its id where the default runs folder finds it."""
+    try:
+        by_id = run.path.parent.resolve() == default_runs_dir().resolve()
+    except OSError:
+        by_id = False
+    return f"mnist train --resume {run.id if by_id else run.path}"
+
+
+def write_error(error: OSError, run: RunFolder) -> RunWriteError:
+    """What a failed write into a run folder means for the user, and what to do."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        what, fix = f"The disk filled up while saving into {run.path}", "Free some space"
+    elif error.errno == errno.EFBIG:
+        what = f"A file in {run.path} hit the file size limit (ulimit -f) while saving"
+        fix = "Raise the limit"
+    else:
+        what = f"Could not write into {run.path} ({error.strerror or error})"
+        fix = "Fix that"
+    if run.last.is_file():
+        then = f"then resume with `{resume_command(run)}`"
+    else:
+        then = f"then start again with `mnist train --config {run.config}`"
+    return RunWriteError(f"{what}; the files written before are intact. {fix}, {then}.")
 
 
 def _csv_value(value: float | int) -> str:
@@ -292,6 +326,7 @@ class RunRecorder(Callback):
         ]
         if event.start_epoch > 1:
             self.summary = self.run.read_summary()
+            self.summary.pop("error", None)  # from an earlier failed attempt
         self.summary.update(
             status="running",
             run_id=event.run_id,

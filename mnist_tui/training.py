@@ -5,7 +5,6 @@ The CLI resolves options and picks reporters; this module composes the pieces.
 
 from __future__ import annotations
 
-import errno
 import platform
 import sys
 from collections.abc import Callable
@@ -20,10 +19,21 @@ from mnist_tui.config import FIELDS, TrainConfig, apply_overrides, validate
 from mnist_tui.data import DataBundle, load_data
 from mnist_tui.devices import resolve_device, resolve_precision, seed_everything
 from mnist_tui.engine import Trainer, run_ended
-from mnist_tui.errors import ConfigError, MnistError, RunError
+from mnist_tui.errors import ConfigError, MnistError, RunError, RunWriteError
 from mnist_tui.events import Callback, CallbackList, RunEnded, RunStarted
+from mnist_tui.fsutil import remove_stale_temporaries
 from mnist_tui.models import build_model, count_parameters, model_names
-from mnist_tui.runs import FINISHED, RunFolder, RunRecorder, create_run, iso, utc_now
+from mnist_tui.runs import (
+    FINISHED,
+    RunFolder,
+    RunRecorder,
+    create_run,
+    effective_status,
+    iso,
+    resume_command,
+    utc_now,
+    write_error,
+)
 
 #: Settings a resumed run may change: they do not change what the run computes.
 RESUMABLE_OVERRIDES = frozenset({"epochs", "patience", "device", "precision"})
@@ -51,10 +61,16 @@ class RunCheckpoints:
             dataset=spec.name,
             config=self.config.to_dict(),
         )
-        checkpoints.save(checkpoint, self.run.checkpoint)
+        self._save(checkpoint, self.run.checkpoint)
 
     def save_last(self, state: dict[str, Any]) -> None:
-        checkpoints.save(state, self.run.last)
+        self._save(state, self.run.last)
+
+    def _save(self, obj: dict[str, Any], path: Path) -> None:
+        try:
+            checkpoints.save(obj, path)
+        except OSError as e:
+            raise write_error(e, self.run) from None
 
 
 @dataclass
@@ -89,7 +105,7 @@ def config_document(
         },
         "data": {
             "dataset": data.spec.name,
-            "root": str(data_root),
+            "root": str(Path(data_root).resolve()),  # absolute: --resume works from anywhere
             "train_size": len(data.train),
             "val_size": len(data.val),
             "test_size": len(data.test),
@@ -118,6 +134,12 @@ def resume_config(run: RunFolder, overrides: dict[str, Any]) -> TrainConfig:
     return apply_overrides(config, {k: overrides[k] for k in changed})
 
 
+def recorded_data_root(run: RunFolder) -> Path | None:
+    """The data folder a run was trained from (config.toml), if recorded and present."""
+    root = run.read_config().get("data", {}).get("root")
+    return Path(root) if isinstance(root, str) and Path(root).is_dir() else None
+
+
 def train(
     config: TrainConfig,
     *,
@@ -131,16 +153,7 @@ def train(
     validate(config, model_names())
     device = resolve_device(config.device)
     precision = resolve_precision(config.precision, device)
-    state = None
-    if resume is not None:
-        summary = resume.read_summary()
-        if summary.get("status") in FINISHED:
-            raise RunError(
-                f"Run {resume.id} already {summary['status'].replace('_', ' ')}: nothing to "
-                "resume. Start a new run with `mnist train --config "
-                f"{resume.config}`."
-            )
-        state = checkpoints.load(resume.last, expected_format=checkpoints.STATE_FORMAT)
+    state = resumable_state(resume) if resume is not None else None
 
     seed_everything(config.seed, config.deterministic)
     data = load_data(data_root, config.dataset, config.val_size, config.seed, device)
@@ -163,8 +176,11 @@ def train(
     if state is not None:
         try:
             trainer.load_state(state)
-        except (KeyError, RuntimeError, ValueError) as e:
-            raise RunError(f"{resume.last} does not match this run's settings ({e}).") from None
+        except (KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError) as e:
+            raise RunError(
+                f"{resume.last} does not match this run's settings ({str(e)[:160]}): "
+                f"start a new run with `mnist train --config {resume.config}`."
+            ) from None
 
     callbacks.on_run_start(
         RunStarted(
@@ -187,20 +203,13 @@ def train(
     )
     try:
         result = trainer.fit()
-    except OSError as e:
+    except RunWriteError as e:
         _record_failure(recorder, run, e)
-        if e.errno == errno.ENOSPC:
-            raise RunError(
-                f"The disk filled up while saving into {run.path}; the files written before "
-                "are intact. Free some space, then resume with "
-                f"`mnist train --resume {run.id}`."
-            ) from None
-        raise RunError(f"Could not write into {run.path}: {e.strerror or e}.") from None
-
+        raise
     curves = _draw_curves(run)
     message = ""
     if result.status == "interrupted":
-        message = f"Interrupted. Resume with: mnist train --resume {run.id}"
+        message = f"Interrupted. Resume with: {resume_command(run)}"
     ended = run_ended(result, str(run.path), str(run.checkpoint), message)
     ended = RunEnded(**{**ended.__dict__, "curves": curves})
     callbacks.on_run_end(ended)
@@ -211,9 +220,34 @@ def _record_failure(recorder: RunRecorder, run: RunFolder, error: BaseException)
     """Best effort: mark the run failed; the disk may be the thing that failed."""
     try:
         recorder.summary.update(status="failed", error=str(error)[:200])
+        recorder.summary.pop("pid", None)
         run.write_toml(run.summary, recorder.summary)
-    except OSError:
+    except RunWriteError:
         pass
+
+
+def resumable_state(run: RunFolder) -> dict[str, Any]:
+    """last.pt of a run that may be resumed, or a RunError saying why it may not."""
+    summary = run.read_summary()
+    status = effective_status(summary)
+    if status in FINISHED:
+        raise RunError(
+            f"Run {run.id} already {status.replace('_', ' ')}: nothing to resume. "
+            f"Start a new run with `mnist train --config {run.config}`."
+        )
+    if status == "running":
+        raise RunError(
+            f"Run {run.id} is still running (pid {summary.get('pid')}): stop it first, "
+            "or wait for it to finish."
+        )
+    if not run.last.is_file():
+        raise RunError(
+            f"Run {run.id} has no last.pt: it stopped before its first save. Start it "
+            f"again with `mnist train --config {run.config}`."
+        )
+    # A kill during a save leaves its temporary file behind; the real files are whole.
+    remove_stale_temporaries(run.path)
+    return checkpoints.load(run.last, expected_format=checkpoints.STATE_FORMAT)
 
 
 def _draw_curves(run: RunFolder) -> str | None:
