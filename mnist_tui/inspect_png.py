@@ -12,9 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from mnist_tui.errors import MnistError
-from mnist_tui.fsutil import atomic_open
 from mnist_tui.inspect_view import symmetric_limit
-from mnist_tui.plots import _pyplot
+from mnist_tui.plots import pyplot, save_png
 
 #: Blue for negative, white for zero, red for positive, as in the terminal legend.
 COLORMAP = "RdBu_r"
@@ -42,7 +41,7 @@ def draw_tiles(
     colorbar_label: str = "value",
 ) -> Path:
     """A grid of heatmaps on one shared scale -limit..+limit, with a colour bar."""
-    plt = _pyplot()
+    plt = pyplot()
     limit = symmetric_limit(tiles)
     count = len(tiles)
     columns = columns or math.ceil(math.sqrt(count))
@@ -66,7 +65,7 @@ def draw_tiles(
     fig.suptitle(title)
     if image is not None:
         fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, label=colorbar_label)
-    return _save(fig, plt, path)
+    return save_png(fig, path)
 
 
 def draw_mosaic(
@@ -82,7 +81,7 @@ def draw_mosaic(
 ) -> Path:
     """Many small tiles (every output x input kernel) as one image with a one-value gap
     between tiles: hundreds of subplots would take matplotlib half a minute."""
-    plt = _pyplot()
+    plt = pyplot()
     limit = symmetric_limit(tiles)
     th, tw = tiles[0].shape
     mosaic = np.full((rows * (th + 1) - 1, columns * (tw + 1) - 1), np.nan)
@@ -98,12 +97,12 @@ def draw_mosaic(
     ax.tick_params(labelsize=7, length=0)
     ax.set(xlabel=column_label, ylabel=row_label, title=title)
     fig.colorbar(image, ax=ax, shrink=0.6, label=colorbar_label)
-    return _save(fig, plt, path)
+    return save_png(fig, path)
 
 
 def draw_values(path: Path, values: np.ndarray, title: str) -> Path:
     """A vector as one bar per value, negative blue and positive red."""
-    plt = _pyplot()
+    plt = pyplot()
     values = np.asarray(values, dtype=float).reshape(-1)
     fig, ax = plt.subplots(figsize=(max(6.0, min(20.0, values.size * 0.12 + 2)), 3.5), dpi=100)
     colors = ["#d6604d" if v > 0 else "#4393c3" for v in values]
@@ -112,15 +111,4 @@ def draw_values(path: Path, values: np.ndarray, title: str) -> Path:
     ax.set(xlabel="unit", ylabel="activation", title=title)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    return _save(fig, plt, path)
-
-
-def _save(fig, plt, path: Path) -> Path:  # fig, plt: matplotlib, imported lazily
-    try:
-        with atomic_open(Path(path), "wb") as f:
-            fig.savefig(f, format="png")
-    except OSError as e:
-        raise MnistError(f"Cannot write {path}: {e.strerror or e}.") from None
-    finally:
-        plt.close(fig)
-    return Path(path)
+    return save_png(fig, path)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mnist_tui.errors import MnistError
 from mnist_tui.fsutil import atomic_open
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -16,9 +17,21 @@ def _pyplot():
     return plt
 
 
+def save_png(fig, path: Path) -> Path:  # fig: a matplotlib Figure, imported lazily
+    """Write `fig` atomically as a PNG at `path` and free it; a failed write is one line."""
+    try:
+        with atomic_open(Path(path), "wb") as f:
+            fig.savefig(f, format="png")
+    except OSError as e:
+        raise MnistError(f"Cannot write {path}: {e.strerror or e}.") from None
+    finally:
+        pyplot().close(fig)
+    return Path(path)
+
+
 def draw_curves(rows: list[dict[str, float]], path: Path, title: str = "") -> Path:
     """Loss and accuracy per epoch, train vs val, from metrics.csv rows."""
-    plt = _pyplot()
+    plt = pyplot()
     epochs = [int(r["epoch"]) for r in rows]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
     ax_loss.plot(epochs, [r["train_loss"] for r in rows], "o-", label="train")
@@ -34,10 +47,7 @@ def draw_curves(rows: list[dict[str, float]], path: Path, title: str = "") -> Pa
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    with atomic_open(Path(path), "wb") as f:
-        fig.savefig(f, format="png")
-    plt.close(fig)
-    return Path(path)
+    return save_png(fig, path)
 
 
 # --- mnist eval -------------------------------------------------------------------------------
@@ -45,7 +55,7 @@ def draw_curves(rows: list[dict[str, float]], path: Path, title: str = "") -> Pa
 
 def draw_confusion(matrix: list[list[int]], classes: list[str], path: Path, title: str) -> Path:
     """The confusion matrix as an annotated image (rows: true, columns: predicted)."""
-    plt = _pyplot()
+    plt = pyplot()
     size = len(classes)
     fig, ax = plt.subplots(figsize=(7, 6), dpi=100)
     # Log scale so that the few confusions stay visible next to a full diagonal.
@@ -72,17 +82,14 @@ def draw_confusion(matrix: list[list[int]], classes: list[str], path: Path, titl
     )
     plt.setp(ax.get_xticklabels(), rotation=45 if max(map(len, classes)) > 2 else 0)
     fig.tight_layout()
-    with atomic_open(Path(path), "wb") as f:
-        fig.savefig(f, format="png")
-    plt.close(fig)
-    return Path(path)
+    return save_png(fig, path)
 
 
 def draw_mistakes(
     images: list, captions: list[str], path: Path, title: str, columns: int = 6
 ) -> Path:
     """A grid of 28x28 images (0..1) with a caption each; an empty grid says so."""
-    plt = _pyplot()
+    plt = pyplot()
     count = max(1, len(images))
     rows = -(-count // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.6, rows * 1.9), dpi=100)
@@ -96,7 +103,4 @@ def draw_mistakes(
         flat[0].text(0.5, 0.5, "no mistakes", ha="center", va="center")
     fig.suptitle(title)
     fig.tight_layout()
-    with atomic_open(Path(path), "wb") as f:
-        fig.savefig(f, format="png")
-    plt.close(fig)
-    return Path(path)
+    return save_png(fig, path)

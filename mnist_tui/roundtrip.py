@@ -8,10 +8,8 @@ Inputs and outputs travel as .npy files; the child reports one JSON line.
 from __future__ import annotations
 
 import json
-import statistics
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +18,7 @@ import torch
 from torch import nn
 
 from mnist_tui.errors import ExportError
+from mnist_tui.roundtrip_child import latency_ms
 
 CHILD_SCRIPT = Path(__file__).with_name("roundtrip_child.py")
 # Float32 kernels differ between runtimes (fused ops, summation order): logits agree to
@@ -67,16 +66,10 @@ def eager_latency_ms(model: nn.Module, image: np.ndarray, repeats: int = LATENCY
     x = torch.from_numpy(image)
     try:
         with torch.inference_mode():
-            for _ in range(max(5, repeats // 10)):
-                model(x)
-            times = []
-            for _ in range(repeats):
-                start = time.perf_counter()
-                model(x)
-                times.append(time.perf_counter() - start)
+            # The child's own timer, so both sides are measured the same way.
+            return latency_ms(lambda _image: model(x), image, repeats)
     finally:
         torch.set_num_threads(threads)
-    return statistics.median(times) * 1000.0
 
 
 def run_child(kind: str, path: Path, inputs_file: Path, outputs_file: Path) -> dict:
