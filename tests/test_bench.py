@@ -32,7 +32,9 @@ def test_quick_bench_prints_the_training_table(synthetic_root, tmp_path):
         r"speed-up, baseline/tool seconds per epoch \| [\d.]+x \|",
         r"peak resident memory \| \d+ MiB \| 1 \|",
         r"time to 99.0% test accuracy, `--preset fast`",
-        r"evaluation throughput .* \| [\d,]+ img/s \| 1 \|",
+        r"evaluation pass alone .* \| [\d,]+ img/s \| 1 \|",
+        r"`mnist predict digit.png` wall time \(one image\) \| [\d.]+ m?s \| 3 \|",
+        r"`mnist eval` end to end: test images per wall second \| [\d,]+ img/s \| 1 \|",
         r"`mnist --help` wall time \| [\d.]+ m?s \| 3 \|",
     ):
         assert re.search(figure, table), figure
