@@ -7,6 +7,7 @@ from conftest import run_cli
 from mnist_tui.config import TrainConfig, resolve_config
 from mnist_tui.devices import cpu_supports_bf16, fast_layout, resolve_precision
 from mnist_tui.models import build_model
+from mnist_tui.presets import PRESETS
 
 
 def test_auto_precision_uses_bf16_only_on_cpus_with_native_bf16():
@@ -35,7 +36,9 @@ def test_channels_last_model_computes_the_same_and_its_weights_load_anywhere():
 def test_fast_preset_expands_and_the_command_line_still_wins():
     config = resolve_config(None, {"preset": "fast", "epochs": 1})
     assert config.preset == "fast" and config.epochs == 1
-    assert config.scheduler != TrainConfig().scheduler or config.batch_size > 64
+    assert config.patience == 0 != TrainConfig().patience  # the preset's own setting
+    plain = resolve_config(None, {"preset": "fast"})
+    assert plain.epochs == PRESETS["fast"].settings["epochs"] != TrainConfig().epochs
 
 
 def test_default_run_records_the_precision_it_trained_with(synthetic_root, runs_dir, capsys):
