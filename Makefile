@@ -40,5 +40,10 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Speed figures of this machine against the seed notebook's loop (benchmarks/bench.py):
+# a markdown table on stdout. ARGS="--quick" takes one run per figure instead of 3-5.
+bench: data
+	$(BIN)/python -m benchmarks.bench --root $(DATA_DIR) $(ARGS)
+
 clean:
 	rm -rf $(VENV) build .pytest_cache .ruff_cache

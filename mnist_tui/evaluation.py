@@ -204,6 +204,7 @@ def evaluate_run(
         raise ConfigError(f"--split {split!r}: choose one of {', '.join(SPLITS)}.")
     from mnist_tui import checkpoints
     from mnist_tui.data import load_data
+    from mnist_tui.devices import fast_layout
     from mnist_tui.engine import evaluate
 
     config = run.read_config()
@@ -217,6 +218,8 @@ def evaluate_run(
     checkpoint = checkpoints.load(run.checkpoint)
     device, precision = _device_and_precision(config, device_option)
     model = checkpoints.model_from_checkpoint(checkpoint, source=str(run.checkpoint)).to(device)
+    # Training's memory layout too: channels_last kernels round differently (issue 8).
+    model = fast_layout(model, device)
     dataset = str(checkpoint.get("dataset", train.get("dataset", "mnist")))
     try:
         val_size, seed = int(train["val_size"]), int(train["seed"])

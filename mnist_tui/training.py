@@ -17,7 +17,7 @@ import torch
 from mnist_tui import __version__, checkpoints
 from mnist_tui.config import FIELDS, TrainConfig, apply_overrides, validate
 from mnist_tui.data import DataBundle, load_data
-from mnist_tui.devices import resolve_device, resolve_precision, seed_everything
+from mnist_tui.devices import fast_layout, resolve_device, resolve_precision, seed_everything
 from mnist_tui.engine import Trainer, run_ended
 from mnist_tui.errors import ConfigError, MnistError, RunError, RunWriteError
 from mnist_tui.events import Callback, CallbackList, RunEnded, RunStarted
@@ -158,6 +158,7 @@ def train(
     seed_everything(config.seed, config.deterministic)
     data = load_data(data_root, config.dataset, config.val_size, config.seed, device)
     model = build_model(config.model, num_classes=len(data.spec.classes)).to(device)
+    model = fast_layout(model, device)
 
     run = resume or create_run(runs_dir, config.name or config.model)
     if resume is None:

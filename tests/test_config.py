@@ -13,18 +13,19 @@ from mnist_tui.errors import ConfigError
 from mnist_tui.runs import RunFolder
 
 
-def test_defaults_are_the_notebook_recipe():
+def test_defaults_are_the_benchmarked_recipe_and_the_notebook_is_a_preset():
     c = TrainConfig()
-    assert (c.optimizer, c.lr, c.momentum, c.batch_size, c.epochs, c.patience, c.seed) == (
+    assert (c.optimizer, c.lr, c.momentum, c.batch_size, c.scheduler) == (
         "sgd",
-        0.01,
+        0.05,
         0.9,
-        64,
-        20,
-        5,
-        42,
+        128,
+        "cosine",
     )
-    assert c.device == "auto"
+    assert (c.epochs, c.patience, c.seed, c.precision, c.device) == (20, 5, 42, "auto", "auto")
+    notebook = resolve_config(None, {"preset": "notebook"})
+    assert (notebook.lr, notebook.batch_size, notebook.scheduler) == (0.01, 64, "none")
+    assert notebook.precision == "fp32"
 
 
 def test_toml_round_trip(tmp_path: Path):
@@ -38,7 +39,7 @@ def test_precedence_defaults_file_command_line(tmp_path: Path):
     path = tmp_path / "c.toml"
     path.write_text("lr = 0.5\nepochs = 3\n")
     config = resolve_config(path, {"epochs": 9})
-    assert (config.lr, config.epochs, config.batch_size) == (0.5, 9, 64)
+    assert (config.lr, config.epochs, config.batch_size) == (0.5, 9, TrainConfig().batch_size)
 
 
 @pytest.mark.parametrize(
