@@ -26,7 +26,7 @@ def test_curves_png_is_a_valid_png_drawn_from_metrics_csv(trained_run, tmp_path)
 
     # Drawn from the CSV: the same rows draw the same picture, byte for byte...
     rows = run.read_metrics()
-    assert len(rows) == 3
+    assert len(rows) >= 2 and [int(r["epoch"]) for r in rows] == list(range(1, len(rows) + 1))
     redrawn = draw_curves(rows, tmp_path / "again.png", title=run.id).read_bytes()
     assert redrawn == png
     # ...and other numbers draw another one.

@@ -226,7 +226,7 @@ def test_a_pipe_gets_plain_lines_without_escapes(synthetic_root, runs_dir):
             *MNIST_CMD,
             "train",
             *("--root", str(synthetic_root), "--runs-dir", str(runs_dir)),
-            *("--epochs", "1", "--val-size", "500", "--device", "cpu"),
+            *("--epochs", "1", "--val-size", "500", "--device", "cpu", "--precision", "fp32"),
         ],
         capture_output=True,
         text=True,

@@ -96,6 +96,8 @@ def train_argv(root: Path, runs_dir: Path, epochs: int) -> list[str]:
         "64",
         "--device",
         "cpu",
+        "--precision",
+        "fp32",
     ]
 
 
