@@ -152,6 +152,7 @@ def train(
     device: Annotated[str | None, typer.Option(help=help_for("device"))] = None,
     precision: Annotated[str | None, typer.Option(help=help_for("precision"))] = None,
     name: Annotated[str | None, typer.Option(help=help_for("name"))] = None,
+    ema: Annotated[float | None, typer.Option(metavar="DECAY", help=help_for("ema"))] = None,
     preset: Annotated[
         str | None, typer.Option(help=f"Named recipe, expanded into config.toml. {preset_help()}")
     ] = None,
