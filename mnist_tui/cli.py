@@ -225,6 +225,123 @@ def list_runs_command(
     Console().print(runs_table(records))
 
 
+# --- eval -----------------------------------------------------------------------------------
+
+
+@app.command("eval")
+def eval_command(
+    run: Annotated[
+        str | None, typer.Argument(help="Run id, unique prefix, folder path or `latest`.")
+    ] = None,
+    split: Annotated[str, typer.Option(help="Split to evaluate: test or val.")] = "test",
+    png: Annotated[
+        bool, typer.Option("--png", help="Write confusion.png and mistakes.png into the run.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    device: Annotated[
+        str | None,
+        typer.Option(help="Device to evaluate on. Default: the run's own when present, else cpu."),
+    ] = None,
+    runs_dir: RunsDir = Path("runs"),
+    data_root: DataRoot = Path("data"),
+    plain: Plain = False,
+) -> None:
+    """Accuracy, loss, confusion matrix and per-class scores of a run's best checkpoint."""
+    from mnist_tui.evaluation import SPLITS, evaluate_run
+    from mnist_tui.runs import resolve_run
+
+    if split not in SPLITS:  # checked before loading anything
+        raise MnistError(f"--split {split!r}: choose one of {', '.join(SPLITS)}.")
+    folder = resolve_run(run, runs_dir)
+    with _eval_progress(live=sys.stderr.isatty() and not plain, what=f"{split} split") as tick:
+        evaluation = evaluate_run(folder, split, data_root, device, on_batch=tick)
+    report = evaluation.report
+    if png:
+        from mnist_tui.eval_pngs import write_eval_pngs
+
+        written = write_eval_pngs(folder, evaluation)
+        if not as_json:
+            print("wrote " + ", ".join(str(p) for p in written))
+    if as_json:
+        import json
+
+        print(json.dumps(report.to_json(), indent=2))
+        return
+    from rich.console import Console
+
+    from mnist_tui.eval_view import eval_view
+
+    Console().print(eval_view(report))
+
+
+def _eval_progress(live: bool, what: str) -> Any:
+    """A transient Rich bar on stderr (only on a terminal) fed `(done, total)`."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def bar() -> Any:
+        if not live:
+            yield None
+            return
+        from rich.console import Console
+        from rich.progress import Progress
+
+        with Progress(console=Console(stderr=True), transient=True) as progress:
+            task = progress.add_task(f"evaluating {what}", total=None)
+            yield lambda done, total: progress.update(task, completed=done, total=total)
+
+    return bar()
+
+
+# --- predict --------------------------------------------------------------------------------
+
+
+@app.command()
+def predict(
+    images: Annotated[
+        list[str], typer.Argument(help="Image files, folders or globs (PNG, JPEG, BMP, ...).")
+    ],
+    run: Annotated[
+        str | None, typer.Option(help="Run whose checkpoint predicts (id, prefix, path, latest).")
+    ] = None,
+    top_k: Annotated[int, typer.Option("--top-k", help="How many classes to show.")] = 3,
+    invert: Annotated[
+        bool | None,
+        typer.Option(
+            "--invert/--no-invert",
+            help="Force the polarity: --invert for dark ink on light paper. Default: judged "
+            "from each image.",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    runs_dir: RunsDir = Path("runs"),
+) -> None:
+    """Which digit is this? Preprocesses each image the MNIST way and shows what the model saw."""
+    from mnist_tui import predict as predicting
+    from mnist_tui.runs import resolve_run
+
+    classifier = predicting.classifier_from_run(resolve_run(run, runs_dir))
+    top_k = predicting.check_top_k(top_k, len(classifier.classes))
+    paths, failures = predicting.expand_inputs(images)
+    prepared, bad_images = predicting.prepare_all(paths, invert)
+    failures += bad_images
+    for failure in failures:
+        stderr_line(failure.message)
+    results = predicting.predict(classifier, prepared, top_k)
+    if as_json:
+        import json
+
+        print(json.dumps([r.to_json() for r in results], indent=2))
+    elif results:
+        from rich.console import Console
+
+        from mnist_tui.predict_view import predictions_view
+
+        Console().print(predictions_view(results))
+    if failures:
+        raise typer.Exit(1)
+
+
 # --- entry point ----------------------------------------------------------------------------
 
 

@@ -50,13 +50,18 @@ def evaluate(
     batch_size: int = 2000,
     precision: str = "fp32",
     keep_outputs: bool = False,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> EvalResult:
-    """Per-sample-averaged loss and accuracy of `model` on `split`."""
+    """Per-sample-averaged loss and accuracy of `model` on `split`.
+
+    `on_batch(done, total)` is called after each batch (progress bars for `mnist eval`).
+    """
     model.eval()
     device = split.images.device
     loss_sum = torch.zeros((), device=device, dtype=torch.float64)
     correct = torch.zeros((), device=device, dtype=torch.int64)
     outputs = []
+    done = 0
     for images, labels in batches(split, batch_size):
         with autocast(device, precision):
             logits = model(images)
@@ -66,6 +71,9 @@ def evaluate(
         correct += (predicted == labels).sum()
         if keep_outputs:
             outputs.append(logits.softmax(1).cpu())
+        if on_batch is not None:
+            done += len(labels)
+            on_batch(done, len(split))
     n = len(split)
     result = EvalResult(loss=loss_sum.item() / n, accuracy=correct.item() / n, samples=n)
     if keep_outputs:

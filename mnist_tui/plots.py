@@ -38,3 +38,65 @@ def draw_curves(rows: list[dict[str, float]], path: Path, title: str = "") -> Pa
         fig.savefig(f, format="png")
     plt.close(fig)
     return Path(path)
+
+
+# --- mnist eval -------------------------------------------------------------------------------
+
+
+def draw_confusion(matrix: list[list[int]], classes: list[str], path: Path, title: str) -> Path:
+    """The confusion matrix as an annotated image (rows: true, columns: predicted)."""
+    plt = _pyplot()
+    size = len(classes)
+    fig, ax = plt.subplots(figsize=(7, 6), dpi=100)
+    # Log scale so that the few confusions stay visible next to a full diagonal.
+    shown = [[max(c, 0) + 1 for c in row] for row in matrix]
+    from matplotlib.colors import LogNorm
+
+    image = ax.imshow(shown, cmap="Blues", norm=LogNorm(vmin=1))
+    fig.colorbar(image, ax=ax, label="count + 1 (log)")
+    peak = max(max(row) for row in matrix) or 1
+    for t in range(size):
+        for p in range(size):
+            count = matrix[t][p]
+            if count:
+                colour = "white" if count > peak**0.5 else "black"
+                ax.text(p, t, str(count), ha="center", va="center", fontsize=7, color=colour)
+    ax.set(
+        xticks=range(size),
+        yticks=range(size),
+        xticklabels=classes,
+        yticklabels=classes,
+        xlabel="predicted",
+        ylabel="true",
+        title=title,
+    )
+    plt.setp(ax.get_xticklabels(), rotation=45 if max(map(len, classes)) > 2 else 0)
+    fig.tight_layout()
+    with atomic_open(Path(path), "wb") as f:
+        fig.savefig(f, format="png")
+    plt.close(fig)
+    return Path(path)
+
+
+def draw_mistakes(
+    images: list, captions: list[str], path: Path, title: str, columns: int = 6
+) -> Path:
+    """A grid of 28x28 images (0..1) with a caption each; an empty grid says so."""
+    plt = _pyplot()
+    count = max(1, len(images))
+    rows = -(-count // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.6, rows * 1.9), dpi=100)
+    flat = axes.ravel() if hasattr(axes, "ravel") else [axes]
+    for ax in flat:
+        ax.axis("off")
+    for ax, image, caption in zip(flat, images, captions, strict=False):
+        ax.imshow(image, cmap="gray", vmin=0, vmax=1)
+        ax.set_title(caption, fontsize=8)
+    if not images:
+        flat[0].text(0.5, 0.5, "no mistakes", ha="center", va="center")
+    fig.suptitle(title)
+    fig.tight_layout()
+    with atomic_open(Path(path), "wb") as f:
+        fig.savefig(f, format="png")
+    plt.close(fig)
+    return Path(path)

@@ -1,0 +1,146 @@
+"""heatmap.py: terminal heatmaps rendered at a fixed width, with and without colour."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+from mnist_tui.heatmap import (
+    DIVERGING_RAMP,
+    GREY_RAMP,
+    HALF_BLOCK,
+    Heatmap,
+    HeatmapGrid,
+    Legend,
+    Tile,
+)
+
+
+def render(renderable: object, *, color: bool, width: int = 80) -> str:
+    console = Console(
+        width=width,
+        color_system="truecolor" if color else None,
+        force_terminal=color,
+        record=True,
+        file=io.StringIO(),
+    )
+    console.print(renderable)
+    return console.export_text(styles=color)
+
+
+def plain_lines(renderable: object, width: int = 80) -> list[str]:
+    return render(renderable, color=False, width=width).splitlines()
+
+
+def test_grey_ramp_maps_zero_to_blank_and_one_to_densest() -> None:
+    lines = plain_lines(Heatmap([[0.0, 1.0], [0.5, 2.0]]))
+    # Ramp mode: each value two characters wide, one line high.
+    assert lines == [f"  {GREY_RAMP[-1] * 2}", f"{GREY_RAMP[5] * 2}{GREY_RAMP[-1] * 2}"]
+
+
+def test_diverging_ramp_is_centred_on_zero() -> None:
+    lines = plain_lines(Heatmap([[-2.0, 0.0, 2.0, 1.0]], "diverging"))
+    middle = DIVERGING_RAMP[len(DIVERGING_RAMP) // 2]
+    assert middle == " "
+    assert lines[0][0:2] == DIVERGING_RAMP[0] * 2
+    assert lines[0][2:4] == middle * 2
+    assert lines[0][4:6] == DIVERGING_RAMP[-1] * 2
+    # +1 of a +-2 scale sits halfway between 0 and the top of the ramp.
+    assert lines[0][6] == DIVERGING_RAMP[len(DIVERGING_RAMP) * 3 // 4]
+
+
+def test_shared_scale_comes_from_vmin_vmax() -> None:
+    alone = Heatmap([[1.0]], "diverging")
+    shared = Heatmap([[1.0]], "diverging", vmin=-4.0, vmax=2.0)
+    assert (alone.vmin, alone.vmax) == (-1.0, 1.0)
+    assert (shared.vmin, shared.vmax) == (-4.0, 4.0)
+    assert plain_lines(shared)[0] != plain_lines(alone)[0]
+
+
+def test_colour_mode_uses_half_blocks_with_two_values_per_cell() -> None:
+    heatmap = Heatmap(np.eye(4), scale=1)
+    assert len(plain_lines(heatmap)) == 4  # ramp: one line per row
+    text = render(heatmap, color=True)
+    assert len(text.splitlines()) == 2  # colour: two rows per line
+    assert text.count(HALF_BLOCK) == 8
+    # White over black on the first cell: the upper value is 1, the lower 0.
+    assert "38;2;255;255;255;48;2;0;0;0m" in text
+
+
+def test_colour_mode_odd_rows_leave_last_lower_half_empty() -> None:
+    console = Console(width=80, color_system="truecolor", force_terminal=True)
+    lines = Heatmap(np.ones((3, 2)), scale=1).lines("color")
+    assert len(lines) == 2
+    assert lines[-1][0].style.bgcolor is None
+    assert lines[0][0].style.bgcolor is not None
+    assert Heatmap(np.ones((3, 2))).resolved_mode(console) == "color"
+
+
+def test_no_color_console_falls_back_to_ramp() -> None:
+    console = Console(width=80, color_system="truecolor", force_terminal=True, no_color=True)
+    assert Heatmap([[1.0]]).resolved_mode(console) == "ramp"
+    dumb = Console(width=80, color_system=None)
+    assert Heatmap([[1.0]]).resolved_mode(dumb) == "ramp"
+
+
+def test_scale_enlarges_each_value() -> None:
+    heatmap = Heatmap(np.zeros((3, 3)), "diverging", scale=4)
+    assert heatmap.size("color") == (12, 6)
+    assert heatmap.size("ramp") == (12, 6)
+    assert len(heatmap.lines("ramp")) == 6
+    assert len(heatmap.lines("color")) == 6
+
+
+def test_not_finite_values_are_marked() -> None:
+    lines = plain_lines(Heatmap([[float("nan"), 0.5]]))
+    assert lines[0].startswith("??")
+
+
+@pytest.mark.parametrize("bad", [[], [1.0, 2.0], [[[1.0]]]])
+def test_non_2d_input_is_refused(bad: object) -> None:
+    with pytest.raises(ValueError, match="2-D"):
+        Heatmap(bad)
+
+
+def test_unknown_palette_is_refused() -> None:
+    with pytest.raises(ValueError, match="palette"):
+        Heatmap([[1.0]], "rainbow")  # type: ignore[arg-type]
+
+
+def test_grid_fits_the_console_width() -> None:
+    tiles = [
+        Tile(f"ch {i}", Heatmap(np.full((3, 3), i - 4.0), "diverging", scale=2)) for i in range(9)
+    ]
+    wide = plain_lines(HeatmapGrid(tiles), width=80)
+    narrow = plain_lines(HeatmapGrid(tiles), width=20)
+    assert max(len(line) for line in wide) <= 80
+    assert max(len(line) for line in narrow) <= 20
+    # Tiles are 6 wide with a gap of 2: 10 fit in 80 (all 9 on one row), 2 fit in 20.
+    assert wide[0].split() == [w for i in range(9) for w in ("ch", str(i))]
+    assert narrow[0].split() == ["ch", "0", "ch", "1"]
+    labels = [line for line in narrow if line.startswith("ch")]
+    assert len(labels) == 5  # 9 tiles, 2 per row
+
+
+def test_grid_label_lines_and_tile_alignment() -> None:
+    tiles = [
+        Tile("ch 0\n-1/+1", Heatmap([[-1.0, 1.0]], "diverging")),
+        Tile("ch 1\n-2/+2", Heatmap([[2.0, -2.0]], "diverging")),
+    ]
+    lines = plain_lines(HeatmapGrid(tiles, padding=1), width=40)
+    assert lines[0].rstrip() == "ch 0  ch 1"
+    assert lines[1].rstrip() == "-1/+1 -2/+2"
+    hi, lo = DIVERGING_RAMP[-1], DIVERGING_RAMP[0]
+    assert lines[2].rstrip() == f"{lo * 2}{hi * 2}  {hi * 2}{lo * 2}"
+
+
+def test_legend_shows_ends_and_meaning() -> None:
+    lines = plain_lines(Legend("diverging", -0.5, 0.25, width=7))
+    assert lines[0] == f"-0.5 [{DIVERGING_RAMP}] +0.5"
+    assert "most negative" in lines[1]
+    coloured = render(Legend("diverging", -0.5, 0.25), color=True)
+    assert "negative" in coloured and "\u2588" in coloured
+    assert plain_lines(Legend("grey", 0.0, 1.0, width=10))[0].startswith("0 [ ")
