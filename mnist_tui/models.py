@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from mnist_tui.model_catalog import MODEL_SUMMARIES
+
 
 class SimpleCNN(nn.Module):
     """The seed notebook's network: two 3x3 conv blocks then a two-layer classifier."""
@@ -80,17 +82,8 @@ class ModelInfo:
 
 
 MODELS: dict[str, ModelInfo] = {
-    "simple_cnn": ModelInfo(
-        "simple_cnn",
-        SimpleCNN,
-        "the seed notebook's 2-conv CNN (206,922 parameters); ~99.1% test accuracy",
-    ),
-    "bn_cnn": ModelInfo(
-        "bn_cnn",
-        BNCNN,
-        "6-conv BatchNorm CNN, widths 24-48-96, global average pooling (162,562 parameters);"
-        " the `best` preset's model",
-    ),
+    "simple_cnn": ModelInfo("simple_cnn", SimpleCNN, MODEL_SUMMARIES["simple_cnn"]),
+    "bn_cnn": ModelInfo("bn_cnn", BNCNN, MODEL_SUMMARIES["bn_cnn"]),
 }
 
 
