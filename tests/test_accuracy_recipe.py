@@ -266,3 +266,27 @@ def test_best_preset_run_records_its_expansion_and_checkpoints_the_ema(
         for k in raw_weights
         if raw_weights[k].dtype.is_floating_point
     )
+
+
+def test_ema_state_travels_through_last_pt_for_resume(synthetic_root):
+    from mnist_tui.data import load_data
+    from mnist_tui.engine import Trainer
+    from mnist_tui.events import CallbackList
+
+    class Nowhere:
+        def save_best(self, *args: object) -> None: ...
+        def save_last(self, *args: object) -> None: ...
+
+    config = TrainConfig(model="bn_cnn", ema=0.9, batch_size=100, val_size=3500, device="cpu")
+    data = load_data(synthetic_root, "mnist", 3500, 0, torch.device("cpu"))
+    trainer = Trainer(build_model("bn_cnn"), data, config, "fp32", CallbackList([]), Nowhere())
+    trainer.train_epoch(1)
+    state = trainer.state()
+    assert state["ema"]["updates"] == 5  # 500 training images, batch 100
+
+    resumed = Trainer(build_model("bn_cnn"), data, config, "fp32", CallbackList([]), Nowhere())
+    resumed.load_state(state)
+    assert resumed.ema.updates == 5
+    for name, value in trainer.ema.module.state_dict().items():
+        assert torch.equal(resumed.ema.module.state_dict()[name], value)
+    assert resumed.evaluated_model() is resumed.ema.module
