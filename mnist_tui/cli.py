@@ -53,6 +53,13 @@ def is_interactive() -> bool:
     return sys.stdout.isatty() and os.environ.get("TERM", "") not in ("", "dumb")
 
 
+def output_console() -> Any:
+    """A Rich console for results; in a pipe, wide enough that tables keep whole cells."""
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=160)
+
+
 def version_callback(value: bool) -> None:
     if value:
         print(f"mnist {__version__}")
@@ -221,11 +228,12 @@ def list_runs_command(
     if not records:
         print(f"No runs in {runs_dir}: train one with `mnist train`.")
         return
-    from rich.console import Console
+    from mnist_tui.render import damaged_notes, runs_table
 
-    from mnist_tui.render import runs_table
-
-    Console().print(runs_table(records))
+    console = output_console()
+    console.print(runs_table(records))
+    if notes := damaged_notes(records):
+        console.print(notes, style="dim", markup=False, highlight=False)
 
 
 # --- eval -----------------------------------------------------------------------------------
@@ -289,11 +297,9 @@ def eval_command(
 
         print(json.dumps(report.to_json(), indent=2))
         return
-    from rich.console import Console
-
     from mnist_tui.eval_view import eval_view
 
-    Console().print(eval_view(report))
+    output_console().print(eval_view(report))
 
 
 def _eval_ensemble(
@@ -315,11 +321,9 @@ def _eval_ensemble(
 
         print(json.dumps(report, indent=2))
         return
-    from rich.console import Console
-
     from mnist_tui.render import ensemble_table
 
-    Console().print(ensemble_table(report))
+    output_console().print(ensemble_table(report))
 
 
 def _eval_progress(live: bool, what: str) -> Any:
@@ -381,13 +385,84 @@ def predict(
 
         print(json.dumps([r.to_json() for r in results], indent=2))
     elif results:
-        from rich.console import Console
-
         from mnist_tui.predict_view import predictions_view
 
-        Console().print(predictions_view(results))
+        output_console().print(predictions_view(results))
     if failures:
         raise typer.Exit(1)
+
+
+# --- inspect --------------------------------------------------------------------------------
+
+
+@app.command("inspect")
+def inspect_command(
+    layer: Annotated[
+        str | None,
+        typer.Argument(help="Layer to look at (conv1, fc1, a.nested.name). None: a summary."),
+    ] = None,
+    run: Annotated[
+        str | None, typer.Option(help="Run to inspect (id, prefix, path, latest).")
+    ] = None,
+    image: Annotated[
+        Path | None,
+        typer.Option(help="Show the layer's output (feature maps) for this image file."),
+    ] = None,
+    invert: Annotated[
+        bool | None,
+        typer.Option(
+            "--invert/--no-invert",
+            help="With --image: force the polarity, as in `mnist predict`. Default: judged.",
+        ),
+    ] = None,
+    in_channel: Annotated[
+        int | None,
+        typer.Option(help="Kernels of this input channel only (default: averaged over all)."),
+    ] = None,
+    all_inputs: Annotated[
+        bool, typer.Option("--all", help="Kernels of every input channel, one tile each.")
+    ] = False,
+    png: Annotated[
+        Path | None, typer.Option(help="Also save the picture as this PNG file (matplotlib).")
+    ] = None,
+    png_only: Annotated[
+        bool, typer.Option("--png-only", help="Save the --png file without the terminal view.")
+    ] = False,
+    random: Annotated[
+        bool,
+        typer.Option("--random", help="Inspect an untrained, randomly initialised model."),
+    ] = False,
+    model: Annotated[
+        str | None, typer.Option(help="Architecture of the --random model (default simple_cnn).")
+    ] = None,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the random initialisation.")] = 42,
+    runs_dir: RunsDir = Path("runs"),
+) -> None:
+    """Look inside a model: a summary, a layer's kernels, or its feature maps for an image."""
+    if png_only and png is None:
+        raise MnistError("--png-only needs --png FILE.")
+    from rich.console import Console
+
+    from mnist_tui.inspecting import InspectRequest, inspect
+
+    console = Console()
+    request = InspectRequest(
+        layer=layer,
+        run=run,
+        runs_dir=runs_dir,
+        image=image,
+        invert=invert,
+        png=png,
+        show=not png_only,
+        in_channel=in_channel,
+        all_inputs=all_inputs,
+        random=random,
+        model_name=model,
+        seed=seed,
+        width=console.width,
+    )
+    for part in inspect(request):
+        console.print(part)
 
 
 # --- entry point ----------------------------------------------------------------------------

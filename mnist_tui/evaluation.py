@@ -21,6 +21,8 @@ from mnist_tui.runs import RunFolder
 SPLITS = ("test", "val")
 #: How many confused pairs are named in words.
 TOP_PAIRS = 5
+#: How many of the worst mistakes `--json` lists (index into the split, labels, confidence).
+MISTAKES_IN_JSON = 25
 
 
 @dataclass(frozen=True)

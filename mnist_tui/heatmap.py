@@ -48,8 +48,8 @@ PALETTES: tuple[str, ...] = ("grey", "diverging")
 #: Grey ramp from 0 (background) to 1 (ink), as in MNIST: light ink on dark.
 GREY_RAMP = " .:-=+*#%@"
 #: Diverging ramp from -limit to +limit; the middle character (a space) is 0.
-#: Negative values get the "minus-like" marks, positive the "plus-like" ones.
-DIVERGING_RAMP = "=-. :+#"
+#: Negative values get horizontal strokes (= - ~), positive ones crossed strokes (+ * #).
+DIVERGING_RAMP = "=-~ +*#"
 #: Drawn where a value is NaN or infinite, in either mode.
 NOT_FINITE_CHAR = "?"
 NOT_FINITE_RGB = (255, 0, 255)

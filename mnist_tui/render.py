@@ -22,17 +22,25 @@ def percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.2%}"
 
 
+def short_time(stamp: str | None) -> str:
+    """'2026-11-23T10:19:43Z' -> '11-23 10:19' (UTC; the year is in the run id)."""
+    if not stamp:
+        return "-"
+    return stamp.replace("T", " ")[5:16]
+
+
 def runs_table(records: list[dict[str, Any]]) -> Table:
     """`mnist runs`: one row per run record from runs.list_runs()."""
-    table = Table(title="runs", title_justify="left")
-    table.add_column("id", no_wrap=True)
-    table.add_column("status")
-    table.add_column("model")
-    table.add_column("epochs", justify="right")
-    table.add_column("best val", justify="right")
-    table.add_column("test", justify="right")
-    table.add_column("time", justify="right")
-    table.add_column("started")
+    # On a narrow terminal the id folds onto two lines; every other cell stays whole.
+    table = Table(box=None, pad_edge=False, header_style="bold underline")
+    table.add_column("id", overflow="fold", min_width=10)
+    table.add_column("status", no_wrap=True)
+    table.add_column("model", no_wrap=True)
+    table.add_column("epochs", justify="right", no_wrap=True)
+    table.add_column("best val", justify="right", no_wrap=True)
+    table.add_column("test", justify="right", no_wrap=True)
+    table.add_column("time", justify="right", no_wrap=True)
+    table.add_column("started", no_wrap=True)
     for r in records:
         status = r["status"]
         table.add_row(
@@ -43,7 +51,7 @@ def runs_table(records: list[dict[str, Any]]) -> Table:
             percent(r.get("best_val_acc")),
             percent(r.get("test_acc")),
             format_seconds(r["seconds"]) if r.get("seconds") is not None else "-",
-            str(r.get("started") or "-"),
+            short_time(r.get("started")),
         )
     return table
 
@@ -69,3 +77,10 @@ def ensemble_table(report: dict[str, Any]) -> Table:
             end_section=i == len(report["members"]) - 1,
         )
     return table
+
+
+def damaged_notes(records: list[dict[str, Any]]) -> str:
+    """One line per damaged run saying what is wrong with it (for under the table)."""
+    return "\n".join(
+        f"{r['id']}: {r.get('problem', 'damaged')}" for r in records if r["status"] == "damaged"
+    )

@@ -216,10 +216,33 @@ def effective_status(summary: dict[str, Any]) -> str:
     return status
 
 
+STATUSES = ("running", "completed", "early_stopped", "interrupted", "failed")
+
+
+def _number(value: Any) -> float | int | None:
+    """A TOML value as a number, or None when it is missing or of the wrong type."""
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def list_runs(runs_dir: Path) -> list[dict[str, Any]]:
-    """One plain record per run folder, newest first; unreadable folders are `damaged`."""
+    """One plain record per run folder, newest first; unreadable folders are `damaged`.
+
+    A damaged or half-written folder (missing or unparsable TOML, values of the wrong
+    type, an unknown status) is listed with a `problem`, never a crash.
+    """
+    runs_dir = Path(runs_dir)
+    if runs_dir.exists() and not runs_dir.is_dir():
+        raise RunError(f"{runs_dir} is a file, not a runs folder: use --runs-dir.")
+    try:
+        folders = _run_folders(runs_dir)
+    except OSError as e:
+        raise RunError(f"Cannot read the runs folder {runs_dir}: {e.strerror or e}.") from None
     records = []
-    for path in reversed(_run_folders(Path(runs_dir))):
+    for path in reversed(folders):
         run = RunFolder(path)
         record: dict[str, Any] = {"id": run.id, "path": str(path), "status": "damaged"}
         try:
@@ -229,17 +252,22 @@ def list_runs(runs_dir: Path) -> list[dict[str, Any]]:
             record["problem"] = str(e)
             records.append(record)
             continue
-        train = config.get("train", {})
+        train = config.get("train") if isinstance(config.get("train"), dict) else {}
+        status = effective_status(summary)
+        if status not in STATUSES:
+            record["problem"] = f"{run.summary} has an unknown status {status!r}."
+            status = "damaged"
+        epochs_run = _number(summary.get("epochs_run", 0))
         record.update(
-            status=effective_status(summary),
-            model=train.get("model"),
-            dataset=train.get("dataset"),
-            epochs_run=summary.get("epochs_run", 0),
-            best_epoch=summary.get("best_epoch"),
-            best_val_acc=summary.get("best_val_acc"),
-            test_acc=summary.get("test_acc"),
-            seconds=summary.get("seconds"),
-            started=summary.get("started"),
+            status=status,
+            model=_text(train.get("model")),
+            dataset=_text(train.get("dataset")),
+            epochs_run=int(epochs_run) if epochs_run is not None else None,
+            best_epoch=_number(summary.get("best_epoch")),
+            best_val_acc=_number(summary.get("best_val_acc")),
+            test_acc=_number(summary.get("test_acc")),
+            seconds=_number(summary.get("seconds")),
+            started=_text(summary.get("started")),
         )
         records.append(record)
     return records
