@@ -40,40 +40,42 @@ def test_members_must_agree_on_shapes():
 
 
 @pytest.fixture(scope="module")
-def second_run(trained_run: Path, synthetic_root: Path) -> Path:
-    """Another short run beside `trained_run`, with a different seed (another split)."""
+def second_run(tmp_path_factory: pytest.TempPathFactory, synthetic_root: Path) -> Path:
+    """Another short run, with a different seed (another split), in a folder of its own
+    so that `latest` in the shared runs folder stays `trained_run`."""
     from mnist_tui.config import TrainConfig
     from mnist_tui.training import train
 
     config = TrainConfig(
         epochs=1, val_size=3000, batch_size=32, lr=0.05, device="cpu", seed=7, name="second"
     )
-    outcome = train(config, data_root=synthetic_root, runs_dir=trained_run.parent, reporters=[])
+    runs_dir = tmp_path_factory.mktemp("second-runs")
+    outcome = train(config, data_root=synthetic_root, runs_dir=runs_dir, reporters=[])
     return outcome.run.path
 
 
 def test_eval_ensemble_reports_members_and_their_average(
     trained_run, second_run, synthetic_root, capsys
 ):
-    runs_dir = trained_run.parent
-    common = ["--root", synthetic_root, "--runs-dir", runs_dir]
+    # Runs named by folder path: they live in different runs folders.
+    common = ["--root", synthetic_root, "--runs-dir", trained_run.parent]
     code, out, err = run_cli(
-        ["eval", "--ensemble", trained_run.name, second_run.name, "--json", *common], capsys
+        ["eval", "--ensemble", trained_run, second_run, "--json", *common], capsys
     )
     assert code == 0, err
     report = json.loads(out)
     assert [m["name"] for m in report["members"]] == [trained_run.name, second_run.name]
     assert report["split"] == "test" and report["samples"] == 600
     # Each member's figure is exactly what `mnist eval` says about that run alone.
-    for member in report["members"]:
-        code, single, err = run_cli(["eval", member["name"], "--json", *common], capsys)
+    for member, path in zip(report["members"], [trained_run, second_run], strict=True):
+        code, single, err = run_cli(["eval", path, "--json", *common], capsys)
         assert code == 0, err
         assert member["accuracy"] == json.loads(single)["accuracy"]
     ensemble = report["ensemble"]
     assert ensemble["accuracy"] == ensemble["correct"] / 600 > 0.5
 
     code, out, err = run_cli(
-        ["eval", "--ensemble", trained_run.name, second_run.name, "--plain", *common], capsys
+        ["eval", "--ensemble", trained_run, second_run, "--plain", *common], capsys
     )
     assert code == 0, err
     assert "ensemble of 2 runs" in out and f"{ensemble['accuracy']:.2%}" in out
@@ -84,14 +86,14 @@ def test_eval_ensemble_bad_inputs_are_one_line_errors(
 ):
     common = ["--root", synthetic_root, "--runs-dir", trained_run.parent]
     cases = [
-        (["eval", "--ensemble", trained_run.name], "at least two runs"),
-        (["eval", "--ensemble", trained_run.name, trained_run.name], "same run twice"),
-        (["eval", "--ensemble", trained_run.name, "no-such-run"], "no-such-run"),
+        (["eval", "--ensemble", trained_run], "at least two runs"),
+        (["eval", "--ensemble", trained_run, trained_run.name], "same run twice"),
+        (["eval", "--ensemble", trained_run, "no-such-run"], "no-such-run"),
         (
-            ["eval", "--ensemble", trained_run.name, second_run.name, "--split", "val"],
+            ["eval", "--ensemble", trained_run, second_run, "--split", "val"],
             "different validation images",
         ),
-        (["eval", trained_run.name, second_run.name], "add --ensemble"),
+        (["eval", trained_run, second_run], "add --ensemble"),
     ]
     for args, message in cases:
         code, _out, err = run_cli([*args, *common], capsys)
