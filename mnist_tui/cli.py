@@ -20,6 +20,7 @@ import typer
 from mnist_tui import __version__
 from mnist_tui.config import DATASETS, FIELDS, help_for, resolve_config
 from mnist_tui.errors import MnistError
+from mnist_tui.model_catalog import models_help
 from mnist_tui.presets import preset_help
 
 app = typer.Typer(
@@ -169,7 +170,9 @@ def train_reporters(plain: bool, tensorboard: bool) -> Iterator[list[Any]]:
 
 @app.command()
 def train(
-    model: Annotated[str | None, typer.Option(help=help_for("model"))] = None,
+    model: Annotated[
+        str | None, typer.Option(help=f"{help_for('model')} Models: {models_help()}.")
+    ] = None,
     dataset: Annotated[str | None, typer.Option(help=help_for("dataset"))] = None,
     epochs: Annotated[int | None, typer.Option(help=help_for("epochs"))] = None,
     batch_size: Annotated[int | None, typer.Option(help=help_for("batch_size"))] = None,
@@ -187,6 +190,7 @@ def train(
     device: Annotated[str | None, typer.Option(help=help_for("device"))] = None,
     precision: Annotated[str | None, typer.Option(help=help_for("precision"))] = None,
     name: Annotated[str | None, typer.Option(help=help_for("name"))] = None,
+    ema: Annotated[float | None, typer.Option(metavar="DECAY", help=help_for("ema"))] = None,
     preset: Annotated[
         str | None, typer.Option(help=f"Named recipe, expanded into config.toml. {preset_help()}")
     ] = None,
@@ -275,10 +279,22 @@ def list_runs_command(
 
 @app.command("eval")
 def eval_command(
-    run: Annotated[
-        str | None, typer.Argument(help="Run id, unique prefix, folder path or `latest`.")
+    runs: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[RUN]...",
+            help="Run id, unique prefix, folder path or `latest` (several with --ensemble).",
+        ),
     ] = None,
     split: Annotated[str, typer.Option(help="Split to evaluate: test or val.")] = "test",
+    ensemble: Annotated[
+        bool,
+        typer.Option(
+            "--ensemble",
+            help="Average the probabilities of RUN RUN ...; report the ensemble's accuracy "
+            "next to each member's.",
+        ),
+    ] = False,
     png: Annotated[
         bool, typer.Option("--png", help="Write confusion.png and mistakes.png into the run.")
     ] = False,
@@ -297,7 +313,14 @@ def eval_command(
 
     if split not in SPLITS:  # checked before loading anything
         raise MnistError(f"--split {split!r}: choose one of {', '.join(SPLITS)}.")
-    folder = resolve_run(run, runs_dir)
+    if ensemble:
+        _eval_ensemble(runs or [], split, as_json, device, runs_dir, data_root)
+        return
+    if runs and len(runs) > 1:
+        raise MnistError(
+            f"eval takes one run, got {len(runs)}; add --ensemble to evaluate them together."
+        )
+    folder = resolve_run(runs[0] if runs else None, runs_dir)
     with _eval_progress(live=sys.stderr.isatty() and not plain, what=f"{split} split") as tick:
         evaluation = evaluate_run(folder, split, data_root, device, on_batch=tick)
     report = evaluation.report
@@ -315,6 +338,30 @@ def eval_command(
     from mnist_tui.eval_view import eval_view
 
     output_console().print(eval_view(report))
+
+
+def _eval_ensemble(
+    runs: list[str],
+    split: str,
+    as_json: bool,
+    device: str | None,
+    runs_dir: Path,
+    data_root: Path,
+) -> None:
+    """`mnist eval --ensemble RUN RUN ...`: the averaged probabilities' accuracy."""
+    from mnist_tui.ensemble import evaluate_ensemble
+    from mnist_tui.runs import resolve_run
+
+    folders = [resolve_run(run, runs_dir) for run in runs]
+    report = evaluate_ensemble(folders, split, data_root, device).to_json()
+    if as_json:
+        import json
+
+        print(json.dumps(report, indent=2))
+        return
+    from mnist_tui.render import ensemble_table
+
+    output_console().print(ensemble_table(report))
 
 
 def _eval_progress(live: bool, what: str) -> Any:

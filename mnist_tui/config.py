@@ -69,6 +69,24 @@ class TrainConfig:
     preset: str = _opt(
         "", "Named recipe that sets several options at once.", choices=("", *PRESETS)
     )
+    # Off by default: it changes what a checkpoint holds. 0.999 averages roughly the last
+    # 1,000 steps (~2 epochs at batch 128), which smooths the noise of the final epochs.
+    ema: float = _opt(
+        0.0,
+        "Keep an exponential moving average of the weights with this decay (e.g. 0.999) "
+        "and evaluate and checkpoint it instead of the raw weights; 0 turns it off.",
+        min=0.0,
+        max_exclusive=1.0,
+    )
+    # Augmentation strength (used with --augment). MNIST digits are centred by their
+    # centre of mass in a 20x20 box, so small rotations, zooms and shifts stay realistic.
+    augment_rotate: float = _opt(
+        10.0, "--augment: maximum rotation in degrees.", min=0.0, max=180.0
+    )
+    augment_scale: float = _opt(
+        0.1, "--augment: maximum zoom in or out (0.1: 90% to 110%).", min=0.0, max_exclusive=1.0
+    )
+    augment_shift: float = _opt(2.0, "--augment: maximum shift in pixels.", min=0.0, max=14.0)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -19,6 +19,7 @@ from torch import nn
 from mnist_tui.config import TrainConfig
 from mnist_tui.data import DataBundle, Split, batches
 from mnist_tui.devices import autocast
+from mnist_tui.ema import ModelEMA
 from mnist_tui.events import BatchEnded, Callback, EpochEnded, EpochStarted, Evaluated, RunEnded
 
 
@@ -199,6 +200,8 @@ class Trainer:
         self.criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
         self.generator = torch.Generator().manual_seed(config.seed)
         self.progress = FitProgress()
+        # With --ema, the average is what gets evaluated and checkpointed.
+        self.ema = ModelEMA(model, config.ema) if config.ema > 0 else None
         self.best_state: dict[str, torch.Tensor] | None = None
 
     # --- state for last.pt --------------------------------------------------------------
@@ -213,6 +216,7 @@ class Trainer:
             "progress": self.progress.as_dict(),
             "rng": rng_state(self.generator),
             "best_state": self.best_state,
+            "ema": self.ema.state_dict() if self.ema else None,
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -224,9 +228,15 @@ class Trainer:
             self.scaler.load_state_dict(state["scaler"])
         self.progress = FitProgress(**state["progress"])
         self.best_state = state.get("best_state")
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
         set_rng_state(state["rng"], self.generator)
 
     # --- the loop -------------------------------------------------------------------------
+
+    def evaluated_model(self) -> nn.Module:
+        """The weights that validation judges and checkpoints keep: the EMA when on."""
+        return self.ema.module if self.ema is not None else self.model
 
     def current_lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
@@ -253,6 +263,8 @@ class Trainer:
             self.scaler.update()
             if self.scheduler is not None:
                 self.scheduler.step()
+            if self.ema is not None:
+                self.ema.update(self.model)
             n = labels.shape[0]
             # Accumulated on the device: no host sync per batch.
             loss_sum += loss.detach() * n
@@ -275,7 +287,8 @@ class Trainer:
             return False
         progress.best_epoch, progress.best_val_acc = epoch, val_acc
         progress.epochs_without_improvement = 0
-        self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        weights = self.evaluated_model().state_dict()
+        self.best_state = {k: v.detach().clone() for k, v in weights.items()}
         self.store.save_best(self.best_state, epoch, val_acc)
         return True
 
@@ -295,7 +308,7 @@ class Trainer:
             if interrupted:
                 status = "interrupted"
                 break
-            val = evaluate(self.model, self.data.val, precision=self.precision)
+            val = evaluate(self.evaluated_model(), self.data.val, precision=self.precision)
             seconds = time.perf_counter() - epoch_start
             improved = self.record_epoch(epoch, val.accuracy)
             self.callbacks.on_epoch_end(

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from mnist_tui.model_catalog import MODEL_SUMMARIES
+
 
 class SimpleCNN(nn.Module):
     """The seed notebook's network: two 3x3 conv blocks then a two-layer classifier."""
@@ -30,6 +32,48 @@ class SimpleCNN(nn.Module):
         return self.fc2(x)
 
 
+def conv_bn(in_channels: int, out_channels: int, kernel_size: int = 3) -> nn.Sequential:
+    """Conv (no bias: BatchNorm's shift replaces it), BatchNorm, ReLU; size-preserving."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    )
+
+
+class BNCNN(nn.Module):
+    """A compact VGG-style BatchNorm CNN, in the style of the strongest small MNIST models.
+
+    Three stages at 28, 14 and 7 pixels (widths w, 2w, 4w), max-pooling between them,
+    then global average pooling and one linear layer. BatchNorm lets it train at a high
+    learning rate; the pooling head keeps the parameter count small. Most of the compute
+    is the 28x28 stage, so the first stage is narrow. Activations are kept channels-last,
+    which made a training step ~1.4x faster on the CPU here (oneDNN's preferred layout).
+    """
+
+    def __init__(self, num_classes: int = 10, width: int = 24, dropout: float = 0.1) -> None:
+        super().__init__()
+        w = width
+        self.features = nn.Sequential(
+            conv_bn(1, w),  # w x 28 x 28
+            conv_bn(w, w),
+            nn.MaxPool2d(2),  # w x 14 x 14
+            conv_bn(w, 2 * w),
+            conv_bn(2 * w, 2 * w),
+            nn.MaxPool2d(2),  # 2w x 7 x 7
+            conv_bn(2 * w, 4 * w),
+            conv_bn(4 * w, 4 * w),
+            nn.AdaptiveAvgPool2d(1),  # 4w x 1 x 1
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(4 * w, num_classes)
+        self.to(memory_format=torch.channels_last)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.contiguous(memory_format=torch.channels_last)
+        return self.classifier(self.dropout(self.features(x).flatten(1)))
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     name: str
@@ -38,11 +82,8 @@ class ModelInfo:
 
 
 MODELS: dict[str, ModelInfo] = {
-    "simple_cnn": ModelInfo(
-        "simple_cnn",
-        SimpleCNN,
-        "the seed notebook's 2-conv CNN (206,922 parameters); ~99.1% test accuracy",
-    ),
+    "simple_cnn": ModelInfo("simple_cnn", SimpleCNN, MODEL_SUMMARIES["simple_cnn"]),
+    "bn_cnn": ModelInfo("bn_cnn", BNCNN, MODEL_SUMMARIES["bn_cnn"]),
 }
 
 

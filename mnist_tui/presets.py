@@ -54,6 +54,34 @@ PRESETS: dict[str, Preset] = {
             "precision": "auto",
         },
     ),
+    # Aimed at 99.7% test accuracy in one CPU-affordable run (~30 min on 2 contended cores):
+    # a BatchNorm CNN trained at a high one-cycle learning rate, with per-sample affine
+    # augmentation, light label smoothing and weight decay against overfitting, and an EMA
+    # of the weights, which is what validation picks the best epoch from. No early
+    # stopping: one-cycle's best epochs are its last, at the bottom of the schedule.
+    "best": Preset(
+        "BN CNN, batch 128, SGD one-cycle lr 0.1, augmentation, EMA 0.999, 10 epochs.",
+        {
+            "model": "bn_cnn",
+            "epochs": 10,
+            "batch_size": 128,
+            "optimizer": "sgd",
+            "lr": 0.1,
+            "momentum": 0.9,
+            "weight_decay": 5e-4,
+            "scheduler": "onecycle",
+            "patience": 0,
+            "label_smoothing": 0.1,
+            "augment": True,
+            "augment_rotate": 10.0,
+            "augment_scale": 0.1,
+            "augment_shift": 2.0,
+            "ema": 0.999,
+            # Its figures (README) were measured in fp32; bf16 autocast is faster on CPUs
+            # that have it (`--precision bf16`) but its effect on 99.7% is not measured yet.
+            "precision": "fp32",
+        },
+    ),
 }
 
 

@@ -56,6 +56,29 @@ def runs_table(records: list[dict[str, Any]]) -> Table:
     return table
 
 
+def ensemble_table(report: dict[str, Any]) -> Table:
+    """`mnist eval --ensemble`: each member's accuracy and loss, then the ensemble's."""
+    table = Table(
+        title=f"ensemble of {len(report['members'])} runs, {report['split']} split "
+        f"({report['samples']:,} images)",
+        title_justify="left",
+    )
+    table.add_column("model", no_wrap=True)
+    table.add_column("accuracy", justify="right")
+    table.add_column("errors", justify="right")
+    table.add_column("loss", justify="right")
+    for i, row in enumerate([*report["members"], report["ensemble"]]):
+        last = i == len(report["members"])
+        table.add_row(
+            f"[bold]{row['name']}[/]" if last else row["name"],
+            percent(row["accuracy"]),
+            str(report["samples"] - row["correct"]),
+            f"{row['loss']:.4f}",
+            end_section=i == len(report["members"]) - 1,
+        )
+    return table
+
+
 def damaged_notes(records: list[dict[str, Any]]) -> str:
     """One line per damaged run saying what is wrong with it (for under the table)."""
     return "\n".join(

@@ -173,6 +173,7 @@ def train(
         callbacks,
         RunCheckpoints(run, config, data),
         should_stop=should_stop,
+        batch_transform=_augmentation(config, data),
     )
     if state is not None:
         try:
@@ -215,6 +216,20 @@ def train(
     ended = RunEnded(**{**ended.__dict__, "curves": curves})
     callbacks.on_run_end(ended)
     return TrainOutcome(run, ended)
+
+
+def _augmentation(config: TrainConfig, data: DataBundle) -> Callable | None:
+    """The batch transform behind --augment, with config.toml's strengths, or None."""
+    if not config.augment:
+        return None
+    from mnist_tui.augment import AffineAugment
+
+    return AffineAugment(
+        rotate_degrees=config.augment_rotate,
+        scale=config.augment_scale,
+        shift_pixels=config.augment_shift,
+        background=(0.0 - data.spec.mean) / data.spec.std,
+    )
 
 
 def _record_failure(recorder: RunRecorder, run: RunFolder, error: BaseException) -> None:

@@ -1,0 +1,100 @@
+"""What --augment costs per training step on this machine, as a ratio (no timed asserts).
+
+Times `bn_cnn` training steps (batch 128, the `best` preset's optimiser and EMA) with and
+without the batched affine augmentation, interleaved in rounds so that other load on a
+shared machine hits both alike, and prints the median ratio: with / without. An epoch is
+the same number of such steps, so this is the epoch-cost ratio.
+
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/augment_cost.py [--root data] [--rounds 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from mnist_tui.augment import AffineAugment
+from mnist_tui.config import resolve_config
+from mnist_tui.datasets import DATASETS, is_installed
+from mnist_tui.ema import ModelEMA
+from mnist_tui.engine import build_optimizer
+from mnist_tui.models import build_model
+
+MEAN, STD = 0.1307, 0.3081
+
+
+def training_batch(root: Path, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch of real MNIST when installed (else noise of the same shape)."""
+    if is_installed(root, DATASETS["mnist"]):
+        from mnist_tui.data import load_data
+
+        data = load_data(root, "mnist", 5000, 0, torch.device("cpu"))
+        return data.train.images[:batch_size], data.train.labels[:batch_size]
+    return torch.randn(batch_size, 1, 28, 28), torch.randint(0, 10, (batch_size,))
+
+
+def seconds_per_step(step, steps: int) -> float:
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return (time.perf_counter() - start) / steps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=Path("data"))
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--steps", type=int, default=10, help="training steps per timing")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+
+    config = resolve_config(None, {"preset": "best"})
+    images, labels = training_batch(args.root, config.batch_size)
+    model = build_model(config.model)
+    optimizer = build_optimizer(config, model)
+    ema = ModelEMA(model, config.ema)
+    criterion = torch.nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    augment = AffineAugment(
+        config.augment_rotate, config.augment_scale, config.augment_shift, (0 - MEAN) / STD
+    )
+
+    def step(augmented: bool) -> None:
+        batch = augment(images) if augmented else images
+        loss = criterion(model(batch), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        ema.update(model)
+
+    model.train()
+    seconds_per_step(lambda: step(True), 3)  # warm-up
+    ratios, plain_times, augmented_times = [], [], []
+    for _ in range(args.rounds):
+        plain = seconds_per_step(lambda: step(False), args.steps)
+        augmented = seconds_per_step(lambda: step(True), args.steps)
+        plain_times.append(plain)
+        augmented_times.append(augmented)
+        ratios.append(augmented / plain)
+    alone = seconds_per_step(lambda: augment(images), args.steps * 3)
+    plain_median = statistics.median(plain_times)
+    print(
+        f"{config.model}, batch {config.batch_size}, {args.threads} thread(s), "
+        f"{args.rounds} rounds of {args.steps} steps"
+    )
+    print(f"step without augmentation: {plain_median * 1000:.1f} ms (median)")
+    print(f"step with augmentation:    {statistics.median(augmented_times) * 1000:.1f} ms")
+    print(f"augmentation alone:        {alone * 1000:.2f} ms per batch")
+    print(
+        f"epoch-cost ratio with/without: {statistics.median(ratios):.3f} (median of rounds; "
+        f"augmentation alone is {alone / plain_median:.1%} of a step)"
+    )
+
+
+if __name__ == "__main__":
+    main()
