@@ -50,6 +50,19 @@ def small_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+def _resume_to_the_end(run: Path) -> list[int]:
+    """`mnist train --resume RUN` must succeed; returns the epochs metrics.csv then holds."""
+    finished = subprocess.run(
+        [*MNIST_CMD, "train", "--resume", str(run), "--plain"],
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert finished.returncode == 0, finished.stderr
+    return [int(r["epoch"]) for r in csv.DictReader((run / "metrics.csv").open())]
+
+
 def _check_folder(run: Path) -> int:
     """Every file a killed run left is whole and readable; returns last.pt's epoch (-1: none)."""
     names = {p.name for p in run.iterdir()}
@@ -111,16 +124,7 @@ def test_sigkill_at_random_moments_never_leaves_a_broken_file(small_root, tmp_pa
     assert kills >= 3, f"only {kills} kills in {KILL_BUDGET_S}s"
     assert run is not None
     # Resumed to the end from its last good last.pt: whole history, no duplicates.
-    finished = subprocess.run(
-        [*MNIST_CMD, "train", "--resume", str(run), "--plain"],
-        env=cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert finished.returncode == 0, finished.stderr
-    rows = [int(r["epoch"]) for r in csv.DictReader((run / "metrics.csv").open())]
-    assert rows == list(range(1, EPOCHS + 1))
+    assert _resume_to_the_end(run) == list(range(1, EPOCHS + 1))
     assert tomllib.loads((run / "summary.toml").read_text())["status"] == "completed"
     assert not list(run.glob(".*.tmp")), "resume removes what killed writers left behind"
     assert epochs_seen == sorted(epochs_seen), "a kill never loses a saved epoch"
@@ -229,16 +233,7 @@ def test_disk_full_while_saving_loses_nothing_and_resumes(small_root, tmp_path, 
     # Space freed (the folder moved to a roomy disk): the run resumes and completes.
     roomy = tmp_path / "roomy" / run.name
     shutil.copytree(run, roomy)
-    code = subprocess.run(
-        [*MNIST_CMD, "train", "--resume", str(roomy), "--plain"],
-        env=cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert code.returncode == 0, code.stderr
-    rows = [int(r["epoch"]) for r in csv.DictReader((roomy / "metrics.csv").open())]
-    assert rows == [1, 2]
+    assert _resume_to_the_end(roomy) == [1, 2]
     summary = tomllib.loads((roomy / "summary.toml").read_text())
     assert summary["status"] == "completed" and "error" not in summary
 
