@@ -178,6 +178,7 @@ def train(
     batch_size: Annotated[int | None, typer.Option(help=help_for("batch_size"))] = None,
     lr: Annotated[float | None, typer.Option(help=help_for("lr"))] = None,
     momentum: Annotated[float | None, typer.Option(help=help_for("momentum"))] = None,
+    beta2: Annotated[float | None, typer.Option(help=help_for("beta2"))] = None,
     weight_decay: Annotated[float | None, typer.Option(help=help_for("weight_decay"))] = None,
     optimizer: Annotated[str | None, typer.Option(help=help_for("optimizer"))] = None,
     scheduler: Annotated[str | None, typer.Option(help=help_for("scheduler"))] = None,

@@ -35,22 +35,27 @@ PRESETS: dict[str, Preset] = {
             "precision": "fp32",
         },
     ),
-    # The quickest way to 99% test accuracy this tool offers (time measured by `make bench`):
-    # the default layout/precision levers, a few epochs, and a cosine decay that reaches
-    # zero at the last one. Early stopping off: the schedule, not patience, ends the run.
+    # The quickest way to 99% test accuracy this tool offers (time measured by `make bench`;
+    # 2.3-2.9 s of training on the 2-core CPU here). One epoch of a small model, so every
+    # setting serves a single pass: batch 256 (more images/s than 128, more steps than
+    # 512, which lost 0.2%), Adam with short memories (beta1 0.7, beta2 0.9) under a
+    # one-cycle lr, and label smoothing 0.1 (99.15% instead of 98.95% after the epoch).
     "fast": Preset(
-        "Quickest to ~99% test accuracy: SimpleCNN, 3 epochs, batch 128, SGD 0.05, cosine.",
+        "Quickest to 99% test accuracy: fast_cnn, 1 epoch, batch 256, Adam one-cycle 0.01.",
         {
-            "model": "simple_cnn",
-            "epochs": 3,
-            "batch_size": 128,
-            "optimizer": "sgd",
-            "lr": 0.05,
-            "momentum": 0.9,
-            "scheduler": "cosine",
+            "model": "fast_cnn",
+            "epochs": 1,
+            "batch_size": 256,
+            "optimizer": "adam",
+            "lr": 0.01,
+            "momentum": 0.7,
+            "beta2": 0.9,
+            "weight_decay": 0.0,
+            "scheduler": "onecycle",
             "patience": 0,
             "augment": False,
-            "label_smoothing": 0.0,
+            "label_smoothing": 0.1,
+            "ema": 0.0,
             "precision": "auto",
         },
     ),

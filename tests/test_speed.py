@@ -6,7 +6,8 @@ from conftest import run_cli
 
 from mnist_tui.config import TrainConfig, resolve_config
 from mnist_tui.devices import cpu_supports_bf16, fast_layout, resolve_precision
-from mnist_tui.models import build_model
+from mnist_tui.engine import build_optimizer, build_scheduler
+from mnist_tui.models import build_model, count_parameters
 from mnist_tui.presets import PRESETS
 
 
@@ -39,6 +40,45 @@ def test_fast_preset_expands_and_the_command_line_still_wins():
     assert config.patience == 0 != TrainConfig().patience  # the preset's own setting
     plain = resolve_config(None, {"preset": "fast"})
     assert plain.epochs == PRESETS["fast"].settings["epochs"] != TrainConfig().epochs
+
+
+def test_fast_preset_is_one_epoch_of_fast_cnn_with_adams_short_memories():
+    config = resolve_config(None, {"preset": "fast"})
+    assert (config.model, config.epochs, config.batch_size) == ("fast_cnn", 1, 256)
+    assert (config.optimizer, config.scheduler) == ("adam", "onecycle")
+    assert (config.momentum, config.beta2, config.label_smoothing) == (0.7, 0.9, 0.1)
+    assert resolve_config(None, {"preset": "fast", "beta2": 0.99}).beta2 == 0.99
+
+
+def test_fast_cnn_shapes_parameters_and_layout():
+    model = build_model("fast_cnn").eval()
+    assert count_parameters(model) == 108_874
+    assert model.conv2.weight.is_contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        assert model(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
+        assert build_model("fast_cnn", num_classes=4)(torch.zeros(1, 1, 28, 28)).shape == (1, 4)
+
+
+def _momentum_and_betas_over_a_cycle(optimizer_name: str) -> list[tuple[float, ...]]:
+    config = TrainConfig(optimizer=optimizer_name, scheduler="onecycle", momentum=0.7, beta2=0.9)
+    model = torch.nn.Linear(2, 2)
+    optimizer = build_optimizer(config, model)
+    scheduler = build_scheduler(config, optimizer, steps_per_epoch=10)
+    seen = []
+    for _ in range(config.epochs * 10 - 1):
+        group = optimizer.param_groups[0]
+        seen.append(tuple(group["betas"]) if "betas" in group else (group["momentum"],))
+        optimizer.step()
+        scheduler.step()
+    return seen
+
+
+def test_one_cycle_cycles_sgd_momentum_but_keeps_adams_betas():
+    # SGD: the one-cycle paper's momentum cycle between 0.85 and 0.95 replaces --momentum.
+    sgd = {m for (m,) in _momentum_and_betas_over_a_cycle("sgd")}
+    assert min(sgd) < 0.86 and max(sgd) > 0.94
+    # Adam: beta1 is --momentum and beta2 is --beta2 throughout.
+    assert set(_momentum_and_betas_over_a_cycle("adam")) == {(0.7, 0.9)}
 
 
 def test_default_run_records_the_precision_it_trained_with(synthetic_root, runs_dir, capsys):
