@@ -30,6 +30,7 @@ def test_quick_bench_prints_the_training_table(synthetic_root, tmp_path):
         r"baseline \(notebook loop\): seconds per epoch \| [\d.]+ m?s \| 1 \|",
         r"`mnist train` defaults: test accuracy after 1 epoch \| [\d.]+% \| 1 \|",
         r"speed-up, baseline/tool seconds per epoch \| [\d.]+x \|",
+        r"speed-up, median of the paired \(back-to-back\) epoch ratios \| [\d.]+x \| 1 \|",
         r"peak resident memory \| \d+ MiB \| 1 \|",
         r"time to 99.0% test accuracy, `--preset fast`",
         r"evaluation pass alone .* \| [\d,]+ img/s \| 1 \|",
