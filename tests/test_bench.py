@@ -35,6 +35,7 @@ def test_quick_bench_prints_the_training_table(synthetic_root, tmp_path):
         r"time to 99.0% test accuracy, `--preset fast`",
         r"evaluation pass alone .* \| [\d,]+ img/s \| 1 \|",
         r"`mnist predict digit.png` wall time \(one image\) \| [\d.]+ m?s \| 3 \|",
+        r"`mnist predict` minus a back-to-back `import torch` \| -?[\d.]+ m?s \| 3 \|",
         r"`mnist eval` end to end: test images per wall second \| [\d,]+ img/s \| 1 \|",
         r"`mnist --help` wall time \| [\d.]+ m?s \| 3 \|",
     ):
