@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from pathlib import Path
 
 import torch
 
+from benchmarks.measure import seconds_per_call
 from mnist_tui.augment import AffineAugment
 from mnist_tui.config import resolve_config
 from mnist_tui.datasets import DATASETS, is_installed
@@ -35,13 +35,6 @@ def training_batch(root: Path, batch_size: int) -> tuple[torch.Tensor, torch.Ten
         data = load_data(root, "mnist", 5000, 0, torch.device("cpu"))
         return data.train.images[:batch_size], data.train.labels[:batch_size]
     return torch.randn(batch_size, 1, 28, 28), torch.randint(0, 10, (batch_size,))
-
-
-def seconds_per_step(step, steps: int) -> float:
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return (time.perf_counter() - start) / steps
 
 
 def main() -> None:
@@ -73,15 +66,15 @@ def main() -> None:
         ema.update(model)
 
     model.train()
-    seconds_per_step(lambda: step(True), 3)  # warm-up
+    seconds_per_call(lambda: step(True), 3)  # warm-up
     ratios, plain_times, augmented_times = [], [], []
     for _ in range(args.rounds):
-        plain = seconds_per_step(lambda: step(False), args.steps)
-        augmented = seconds_per_step(lambda: step(True), args.steps)
+        plain = seconds_per_call(lambda: step(False), args.steps)
+        augmented = seconds_per_call(lambda: step(True), args.steps)
         plain_times.append(plain)
         augmented_times.append(augmented)
         ratios.append(augmented / plain)
-    alone = seconds_per_step(lambda: augment(images), args.steps * 3)
+    alone = seconds_per_call(lambda: augment(images), args.steps * 3)
     plain_median = statistics.median(plain_times)
     print(
         f"{config.model}, batch {config.batch_size}, {args.threads} thread(s), "

@@ -18,6 +18,7 @@ import time
 import torch
 from torch import nn
 
+from benchmarks.measure import seconds_per_call
 from mnist_tui.config import resolve_config
 from mnist_tui.devices import autocast, resolve_device, resolve_precision
 from mnist_tui.engine import build_optimizer
@@ -46,13 +47,6 @@ def step_function(model: nn.Module, device: torch.device, precision: str):
     return step
 
 
-def seconds_per_step(step, steps: int) -> float:
-    started = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return (time.perf_counter() - started) / steps
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto")
@@ -72,8 +66,8 @@ def main() -> None:
         compiled()
     eager_s, compiled_s = [], []
     for _ in range(args.rounds):  # interleaved, so that other load hits both alike
-        eager_s.append(seconds_per_step(eager, args.steps))
-        compiled_s.append(seconds_per_step(compiled, args.steps))
+        eager_s.append(seconds_per_call(eager, args.steps))
+        compiled_s.append(seconds_per_call(compiled, args.steps))
     eager_step, compiled_step = statistics.median(eager_s), statistics.median(compiled_s)
     saved = eager_step - compiled_step
     print(f"device {device} precision {precision}, median of {args.rounds} rounds")

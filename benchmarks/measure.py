@@ -56,6 +56,14 @@ def mnist_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "mnist_tui", *args]
 
 
+def seconds_per_call(call: Callable[[], object], calls: int) -> float:
+    """Mean wall seconds of `calls` back-to-back calls (the caller warms up first)."""
+    started = time.perf_counter()
+    for _ in range(calls):
+        call()
+    return (time.perf_counter() - started) / calls
+
+
 def repeat(times: int, measure: Callable[[], T]) -> list[T]:
     return [measure() for _ in range(times)]
 
