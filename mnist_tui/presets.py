@@ -36,7 +36,7 @@ PRESETS: dict[str, Preset] = {
         },
     ),
     # The quickest way to 99% test accuracy this tool offers (time measured by `make bench`;
-    # 2.3-2.9 s of training on the 2-core CPU here). One epoch of a small model, so every
+    # 2.1-2.5 s of training on the 2-core CPU here). One epoch of a small model, so every
     # setting serves a single pass: batch 256 (more images/s than 128, more steps than
     # 512, which lost 0.2%), Adam with short memories (beta1 0.7, beta2 0.9) under a
     # one-cycle lr, and label smoothing 0.1 (99.15% instead of 98.95% after the epoch).
