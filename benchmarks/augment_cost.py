@@ -1,6 +1,6 @@
 """What --augment costs per training step on this machine, as a ratio (no timed asserts).
 
-Times `bn_cnn` training steps (batch 128, the `best` preset's optimiser and EMA) with and
+Times the `best` preset's training steps (its model, batch, optimiser and EMA) with and
 without the batched affine augmentation, interleaved in rounds so that other load on a
 shared machine hits both alike, and prints the median ratio: with / without. An epoch is
 the same number of such steps, so this is the epoch-cost ratio.

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import nn
@@ -110,6 +111,9 @@ class ModelInfo:
 MODELS: dict[str, ModelInfo] = {
     "simple_cnn": ModelInfo("simple_cnn", SimpleCNN, MODEL_SUMMARIES["simple_cnn"]),
     "bn_cnn": ModelInfo("bn_cnn", BNCNN, MODEL_SUMMARIES["bn_cnn"]),
+    "bn_cnn_wide": ModelInfo(
+        "bn_cnn_wide", partial(BNCNN, width=32), MODEL_SUMMARIES["bn_cnn_wide"]
+    ),
     "fast_cnn": ModelInfo("fast_cnn", FastCNN, MODEL_SUMMARIES["fast_cnn"]),
 }
 

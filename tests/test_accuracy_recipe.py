@@ -28,6 +28,15 @@ def test_bn_cnn_shapes_and_parameters():
     assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
 
 
+def test_bn_cnn_wide_is_bn_cnn_at_widths_32_64_128():
+    model = build_model("bn_cnn_wide").eval()
+    assert model(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
+    assert count_parameters(model) == 288_170
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [32, 32, 64, 64, 128, 128]
+    assert model.classifier.in_features == 128
+
+
 @pytest.mark.parametrize("name", list(MODELS))
 def test_every_model_is_documented_with_its_true_parameter_count(name):
     summary = MODEL_SUMMARIES[name]
@@ -208,12 +217,12 @@ def test_best_preset_expands_into_every_part_of_the_recipe():
     config = resolve_config(None, {"preset": "best"})
     expected = PRESETS["best"].settings
     assert {k: getattr(config, k) for k in expected} == expected
-    assert config.model == "bn_cnn" and config.augment and config.ema > 0
+    assert config.model == "bn_cnn_wide" and config.augment and config.ema > 0
     assert config.scheduler == "onecycle" and config.weight_decay > 0
     assert config.label_smoothing > 0 and config.preset == "best"
     # The command line still wins over the preset; the rest of the preset stays.
     tweaked = resolve_config(None, {"preset": "best", "epochs": 3, "ema": 0.0})
-    assert (tweaked.epochs, tweaked.ema, tweaked.model) == (3, 0.0, "bn_cnn")
+    assert (tweaked.epochs, tweaked.ema, tweaked.model) == (3, 0.0, "bn_cnn_wide")
 
 
 def test_augment_strengths_are_validated():
