@@ -20,6 +20,7 @@ from benchmarks.measure import seconds_per_call
 from mnist_tui.augment import AffineAugment
 from mnist_tui.config import resolve_config
 from mnist_tui.datasets import DATASETS, is_installed
+from mnist_tui.devices import autocast, resolve_precision
 from mnist_tui.ema import ModelEMA
 from mnist_tui.engine import build_optimizer
 from mnist_tui.models import build_model
@@ -50,6 +51,8 @@ def main() -> None:
     config = resolve_config(None, {"preset": "best"})
     images, labels = training_batch(args.root, config.batch_size)
     model = build_model(config.model)
+    cpu = torch.device("cpu")
+    precision = resolve_precision(config.precision, cpu)  # what the preset trains in here
     optimizer = build_optimizer(config, model)
     ema = ModelEMA(model, config.ema)
     criterion = torch.nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
@@ -59,7 +62,8 @@ def main() -> None:
 
     def step(augmented: bool) -> None:
         batch = augment(images) if augmented else images
-        loss = criterion(model(batch), labels)
+        with autocast(cpu, precision):
+            loss = criterion(model(batch).float(), labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -77,7 +81,7 @@ def main() -> None:
     alone = seconds_per_call(lambda: augment(images), args.steps * 3)
     plain_median = statistics.median(plain_times)
     print(
-        f"{config.model}, batch {config.batch_size}, {args.threads} thread(s), "
+        f"{config.model} ({precision}), batch {config.batch_size}, {args.threads} thread(s), "
         f"{args.rounds} rounds of {args.steps} steps"
     )
     print(f"step without augmentation: {plain_median * 1000:.1f} ms (median)")
