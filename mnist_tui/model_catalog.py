@@ -11,7 +11,7 @@ MODEL_SUMMARIES: dict[str, str] = {
     "bn_cnn": (
         "6-conv BatchNorm CNN, widths 24-48-96, global average pooling (162,562 parameters)"
     ),
-    "bn_cnn_wide": ("bn_cnn at widths 32-64-128 (288,170 parameters); the `best` preset's model"),
+    "bn_cnn_wide": "bn_cnn at widths 32-64-128 (288,170 parameters); the `best` preset's model",
     "fast_cnn": (
         "2-conv CNN, 5x5 then 3x3 unpadded convolutions, 16-32 maps (108,874 parameters);"
         " the `fast` preset's model, 99% in one epoch"
