@@ -1,9 +1,10 @@
 """What --augment costs per training step on this machine, as a ratio (no timed asserts).
 
-Times the `best` preset's training steps (its model, batch, optimiser and EMA) with and
-without the batched affine augmentation, interleaved in rounds so that other load on a
-shared machine hits both alike, and prints the median ratio: with / without. An epoch is
-the same number of such steps, so this is the epoch-cost ratio.
+Times the `best` preset's training steps (its model, batch, optimiser and EMA) without
+augmentation, with the batched affine augmentation, and with affine plus elastic
+distortion, interleaved in rounds so that other load on a shared machine hits all alike,
+and prints the median ratios: with / without. An epoch is the same number of such steps,
+so these are the epoch-cost ratios.
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/augment_cost.py [--root data] [--rounds 7]
 """
@@ -11,6 +12,7 @@ the same number of such steps, so this is the epoch-cost ratio.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 from pathlib import Path
 
@@ -56,12 +58,20 @@ def main() -> None:
     optimizer = build_optimizer(config, model)
     ema = ModelEMA(model, config.ema)
     criterion = torch.nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-    augment = AffineAugment(
-        config.augment_rotate, config.augment_scale, config.augment_shift, (0 - MEAN) / STD
+    background = (0 - MEAN) / STD
+    affine = AffineAugment(
+        config.augment_rotate, config.augment_scale, config.augment_shift, background
     )
+    # The elastic variant: the preset's own field, or Simard et al.'s strength if it has none.
+    elastic = dataclasses.replace(
+        affine,
+        elastic_alpha=config.augment_elastic or 34.0,
+        elastic_sigma=config.augment_elastic_sigma,
+    )
+    variants = {"none": None, "affine": affine, "affine+elastic": elastic}
 
-    def step(augmented: bool) -> None:
-        batch = augment(images) if augmented else images
+    def step(augment: AffineAugment | None) -> None:
+        batch = augment(images) if augment is not None else images
         with autocast(cpu, precision):
             loss = criterion(model(batch).float(), labels)
         optimizer.zero_grad(set_to_none=True)
@@ -70,27 +80,28 @@ def main() -> None:
         ema.update(model)
 
     model.train()
-    seconds_per_call(lambda: step(True), 3)  # warm-up
-    ratios, plain_times, augmented_times = [], [], []
+    seconds_per_call(lambda: step(elastic), 3)  # warm-up
+    times: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(args.rounds):
-        plain = seconds_per_call(lambda: step(False), args.steps)
-        augmented = seconds_per_call(lambda: step(True), args.steps)
-        plain_times.append(plain)
-        augmented_times.append(augmented)
-        ratios.append(augmented / plain)
-    alone = seconds_per_call(lambda: augment(images), args.steps * 3)
-    plain_median = statistics.median(plain_times)
+        for name, augment in variants.items():
+            times[name].append(seconds_per_call(lambda a=augment: step(a), args.steps))
     print(
         f"{config.model} ({precision}), batch {config.batch_size}, {args.threads} thread(s), "
-        f"{args.rounds} rounds of {args.steps} steps"
+        f"{args.rounds} rounds of {args.steps} steps; elastic alpha {elastic.elastic_alpha:g} "
+        f"sigma {elastic.elastic_sigma:g}"
     )
+    plain_median = statistics.median(times["none"])
     print(f"step without augmentation: {plain_median * 1000:.1f} ms (median)")
-    print(f"step with augmentation:    {statistics.median(augmented_times) * 1000:.1f} ms")
-    print(f"augmentation alone:        {alone * 1000:.2f} ms per batch")
-    print(
-        f"epoch-cost ratio with/without: {statistics.median(ratios):.3f} (median of rounds; "
-        f"augmentation alone is {alone / plain_median:.1%} of a step)"
-    )
+    for name in ("affine", "affine+elastic"):
+        augment = variants[name]
+        alone = seconds_per_call(lambda a=augment: a(images), args.steps * 3)
+        # Ratios within each round: other load on a shared machine hits both alike.
+        ratio = statistics.median(a / b for a, b in zip(times[name], times["none"], strict=True))
+        print(
+            f"{name}: step {statistics.median(times[name]) * 1000:.1f} ms, augmentation alone "
+            f"{alone * 1000:.2f} ms per batch ({alone / plain_median:.1%} of a step); "
+            f"epoch-cost ratio with/without: {ratio:.3f} (median of rounds)"
+        )
 
 
 if __name__ == "__main__":

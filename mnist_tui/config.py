@@ -95,6 +95,14 @@ class TrainConfig:
         0.1, "--augment: maximum zoom in or out (0.1: 90% to 110%).", min=0.0, max_exclusive=1.0
     )
     augment_shift: float = _opt(2.0, "--augment: maximum shift in pixels.", min=0.0, max=14.0)
+    # Elastic distortion mimics the wobble of handwriting (Simard et al. 2003: alpha 34,
+    # sigma 4); alpha scales the displacements, sigma (pixels) sets how smooth they are.
+    augment_elastic: float = _opt(
+        0.0, "--augment: elastic distortion strength alpha in pixels (0: off).", min=0.0, max=100.0
+    )
+    augment_elastic_sigma: float = _opt(
+        5.0, "--augment: smoothness of the elastic field in pixels.", min=1.0, max=14.0
+    )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -229,6 +229,8 @@ def _augmentation(config: TrainConfig, data: DataBundle) -> Callable | None:
         scale=config.augment_scale,
         shift_pixels=config.augment_shift,
         background=(0.0 - data.spec.mean) / data.spec.std,
+        elastic_alpha=config.augment_elastic,
+        elastic_sigma=config.augment_elastic_sigma,
     )
 
 

@@ -8,7 +8,7 @@ import torch
 from conftest import run_cli
 from torch import nn
 
-from mnist_tui.augment import AffineAugment
+from mnist_tui.augment import AffineAugment, gaussian_kernel
 from mnist_tui.checkpoints import STATE_FORMAT, load
 from mnist_tui.config import TrainConfig, resolve_config
 from mnist_tui.ema import ModelEMA, warmed_up_decay
@@ -165,6 +165,75 @@ def test_zero_strength_changes_nothing():
     assert augment(images, seeded(0)) is images
 
 
+def elastic_only(alpha: float, sigma: float = 5.0) -> AffineAugment:
+    return AffineAugment(0, 0, 0, BACKGROUND, elastic_alpha=alpha, elastic_sigma=sigma)
+
+
+def test_gaussian_kernel_is_normalised_symmetric_and_as_wide_as_asked():
+    kernel = gaussian_kernel(4.0)
+    assert kernel.numel() == 25  # +-3 sigma
+    assert math.isclose(kernel.sum().item(), 1.0, rel_tol=1e-6)
+    assert torch.equal(kernel, kernel.flip(0))
+    offsets = torch.arange(-12.0, 13.0)
+    assert math.isclose((kernel * offsets**2).sum().sqrt().item(), 4.0, rel_tol=0.03)
+
+
+def test_elastic_field_has_the_size_the_blur_predicts_and_scales_with_alpha():
+    # Uniform noise in [-1, 1] has variance 1/3; blurring with a separable kernel k
+    # multiplies the variance by (sum k^2)^2 away from the edges. In pixels, the grid's
+    # unit is 14 pixels (2 per 28).
+    field = elastic_only(34, 5.0).elastic_field(512, 28, 28, torch.device("cpu"), seeded(0))
+    assert field.shape == (512, 28, 28, 2)
+    interior = field[:, 10:18, 10:18] * 14
+    expected = 34 / math.sqrt(3) * (gaussian_kernel(5.0) ** 2).sum().item()
+    assert math.isclose(interior.std().item(), expected, rel_tol=0.1)
+    assert abs(interior.mean().item()) < 0.05 * expected
+    double = elastic_only(68, 5.0).elastic_field(512, 28, 28, torch.device("cpu"), seeded(0))
+    assert torch.allclose(double, 2 * field, atol=1e-6)
+    # Smooth: neighbouring pixels move almost together, unlike the raw noise.
+    neighbours = torch.corrcoef(
+        torch.stack([interior[:, :, :-1].flatten(), interior[:, :, 1:].flatten()])
+    )
+    assert neighbours[0, 1] > 0.9
+
+
+def test_elastic_distortion_bends_strokes_but_keeps_them_in_place():
+    images = blobs(64)
+    out = elastic_only(34)(images, seeded(1))
+    assert not elastic_only(34).is_identity
+    assert out.shape == images.shape
+    changed = (out - images).abs().flatten(1).max(1).values
+    assert (changed > 0.5).all()  # every image is distorted...
+    # ...by the field it drew (after the affine draw): no stroke moves further than that.
+    generator = seeded(1)
+    torch.rand(64, 4, generator=generator)
+    field = elastic_only(34).elastic_field(64, 28, 28, torch.device("cpu"), generator) * 14
+    moved = centroids(out) - centroids(images)
+    assert moved.abs().max() <= field.abs().max() + 0.05
+    assert moved.abs().mean() > 0.3
+    # Strokes stretch and shrink locally, so ink varies per image, but none vanishes and
+    # on average none is made or lost.
+    ratio = ink(out) / ink(images)
+    assert ratio.min() > 0.5 and ratio.std() > 0.05
+    assert math.isclose(ratio.mean().item(), 1.0, rel_tol=0.05)
+
+
+def test_elastic_augmentation_keeps_order_and_is_reproducible():
+    images = torch.full((16, 1, 28, 28), BACKGROUND)
+    for i in range(16):
+        images[i, 0, 8:20, 8:20] = i + 1.0
+    augment = AffineAugment(10, 0.1, 2, BACKGROUND, elastic_alpha=34, elastic_sigma=5)
+    out = augment(images, seeded(0))
+    assert torch.allclose(out.flatten(1).max(1).values, torch.arange(1.0, 17.0), atol=1e-3)
+    assert torch.equal(out, augment(images, seeded(0)))
+    assert not torch.equal(out, augment(images, seeded(1)))
+    # The affine part draws first, so turning elastic on leaves the affine draw as it was:
+    # with a tiny alpha the result is the affine-only warp, nearly to the pixel.
+    affine = AffineAugment(10, 0.1, 2, BACKGROUND)(images, seeded(0))
+    nearly = AffineAugment(10, 0.1, 2, BACKGROUND, elastic_alpha=1e-4)(images, seeded(0))
+    assert torch.allclose(nearly, affine, atol=1e-3)
+
+
 # --- EMA -------------------------------------------------------------------------------------
 
 
@@ -231,6 +300,10 @@ def test_augment_strengths_are_validated():
         resolve_config(None, {"augment_scale": 1.5})
     with pytest.raises(ConfigError, match="--augment-rotate must be float"):
         resolve_config(None, {"augment_rotate": "ten"})
+    with pytest.raises(ConfigError, match="--augment-elastic"):
+        resolve_config(None, {"augment_elastic": -1.0})
+    with pytest.raises(ConfigError, match="--augment-elastic-sigma"):
+        resolve_config(None, {"augment_elastic_sigma": 0.0})
 
 
 def test_rotation_degrees_convert_to_radians_once():
