@@ -350,6 +350,27 @@ def test_best_preset_run_records_its_expansion_and_checkpoints_the_ema(
     )
 
 
+def test_elastic_augmentation_from_a_config_file_trains_and_is_recorded(
+    synthetic_root, runs_dir, capsys, tmp_path
+):
+    settings = tmp_path / "elastic.toml"
+    settings.write_text("[train]\naugment = true\naugment_elastic = 34.0\n")
+    args = ["train", "--config", str(settings), "--epochs", "2", "--val-size", "500"]
+    args += ["--batch-size", "32", "--device", "cpu", "--plain"]
+    args += ["--root", synthetic_root, "--runs-dir", runs_dir]
+    code, _out, err = run_cli(args, capsys)
+    assert code == 0, err
+    (run,) = [p for p in runs_dir.iterdir() if p.is_dir()]
+    train = tomllib.loads((run / "config.toml").read_text())["train"]
+    assert (train["augment"], train["augment_elastic"], train["augment_elastic_sigma"]) == (
+        True,
+        34.0,
+        5.0,
+    )
+    # Distorted training images still teach the digits: far above chance (10%).
+    assert tomllib.loads((run / "summary.toml").read_text())["test_acc"] > 0.8
+
+
 def test_ema_state_travels_through_last_pt_for_resume(synthetic_root):
     from mnist_tui.data import load_data
     from mnist_tui.engine import Trainer
