@@ -4,10 +4,10 @@ One `affine_grid` + `grid_sample` call warps a whole batch: every image gets its
 rotation, scale and shift, drawn in one vectorised call, so augmentation costs a small
 fraction of a training step instead of a per-image Python loop. Elastic distortion
 (Simard, Steinkraus and Platt, 2003) adds a smooth random displacement field per image to
-the same sampling grid, so it costs one small blur and no second resampling. Labels are untouched
-(the images keep their order). Images are normalised, so the background is not 0: the
-warp works on `image - background` and adds it back, which makes the area pulled in
-from outside the frame background-coloured.
+the same sampling grid, so it costs one small blur and no second resampling. Labels are
+untouched (the images keep their order). Images are normalised, so the background is not
+0: the warp works on `image - background` and adds it back, which makes the area pulled
+in from outside the frame background-coloured.
 """
 
 from __future__ import annotations
