@@ -1,6 +1,7 @@
 """issue 9: the BN CNN, batched augmentation, the weight EMA and the `best` preset."""
 
 import math
+from pathlib import Path
 
 import pytest
 import tomllib
@@ -323,16 +324,21 @@ def test_rotation_degrees_convert_to_radians_once():
 # --- end to end -------------------------------------------------------------------------------
 
 
+def _train_one_run(args: list[str], synthetic_root, runs_dir, capsys) -> tuple[Path, dict]:
+    """Train on the synthetic set on CPU; return the run folder and its config.toml [train]."""
+    args = ["train", *args, "--device", "cpu", "--plain"]
+    code, _out, err = run_cli([*args, "--root", synthetic_root, "--runs-dir", runs_dir], capsys)
+    assert code == 0, err
+    (run,) = [p for p in runs_dir.iterdir() if p.is_dir()]
+    return run, tomllib.loads((run / "config.toml").read_text())["train"]
+
+
 def test_best_preset_run_records_its_expansion_and_checkpoints_the_ema(
     synthetic_root, runs_dir, capsys
 ):
     # The preset with a short schedule on a small slice of the synthetic set.
-    args = ["train", "--preset", "best", "--epochs", "1", "--val-size", "3000"]
-    args += ["--batch-size", "64", "--device", "cpu", "--plain"]
-    code, _out, err = run_cli([*args, "--root", synthetic_root, "--runs-dir", runs_dir], capsys)
-    assert code == 0, err
-    (run,) = [p for p in runs_dir.iterdir() if p.is_dir()]
-    train = tomllib.loads((run / "config.toml").read_text())["train"]
+    args = ["--preset", "best", "--epochs", "1", "--val-size", "3000", "--batch-size", "64"]
+    run, train = _train_one_run(args, synthetic_root, runs_dir, capsys)
     expected = {**PRESETS["best"].settings, "epochs": 1, "batch_size": 64, "val_size": 3000}
     assert {k: train[k] for k in expected} == expected
     assert train["preset"] == "best"
@@ -355,13 +361,8 @@ def test_elastic_augmentation_from_a_config_file_trains_and_is_recorded(
 ):
     settings = tmp_path / "elastic.toml"
     settings.write_text("[train]\naugment = true\naugment_elastic = 34.0\n")
-    args = ["train", "--config", str(settings), "--epochs", "2", "--val-size", "500"]
-    args += ["--batch-size", "32", "--device", "cpu", "--plain"]
-    args += ["--root", synthetic_root, "--runs-dir", runs_dir]
-    code, _out, err = run_cli(args, capsys)
-    assert code == 0, err
-    (run,) = [p for p in runs_dir.iterdir() if p.is_dir()]
-    train = tomllib.loads((run / "config.toml").read_text())["train"]
+    args = ["--config", str(settings), "--epochs", "2", "--val-size", "500", "--batch-size", "32"]
+    run, train = _train_one_run(args, synthetic_root, runs_dir, capsys)
     assert (train["augment"], train["augment_elastic"], train["augment_elastic_sigma"]) == (
         True,
         34.0,
