@@ -1,9 +1,11 @@
 """`mnist eval --ensemble`: average several runs' class probabilities on one split.
 
-`ensemble_report` is the arithmetic (numpy only): each member's accuracy and loss, and
-those of the mean of the members' probabilities. `evaluate_ensemble` produces the
-probabilities from the runs' best checkpoints with the same `engine.evaluate` that
-training and `mnist eval` use, so each member's accuracy matches its own `mnist eval`.
+`ensemble_report` is the arithmetic (numpy only): each member's accuracy and loss, those
+of the mean of the members' probabilities, and how many images the members misread
+together (averaging cannot fix a mistake every member makes, and rarely one most make).
+`evaluate_ensemble` produces the probabilities from the runs' best checkpoints with the
+same `engine.evaluate` that training and `mnist eval` use, so each member's accuracy
+matches its own `mnist eval`.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ class EnsembleReport:
     samples: int
     members: list[Score]
     ensemble: Score
+    misread_by_all: int  # images every member gets wrong
+    misread_by_majority: int  # images more than half of the members get wrong
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,12 +61,15 @@ def ensemble_report(
     shapes = {p.shape for p in probabilities}
     if len(shapes) != 1 or probabilities[0].shape[0] != len(labels):
         raise ValueError(f"members disagree on the shape of their outputs: {sorted(shapes)}")
-    mean = np.mean(np.stack(probabilities), axis=0)
+    stacked = np.stack(probabilities)
+    misread_by = (stacked.argmax(2) != labels).sum(0)  # per image, how many members err
     return EnsembleReport(
         split=split,
         samples=len(labels),
         members=[score(n, labels, p) for n, p in zip(names, probabilities, strict=True)],
-        ensemble=score("ensemble", labels, mean),
+        ensemble=score("ensemble", labels, stacked.mean(0)),
+        misread_by_all=int((misread_by == len(probabilities)).sum()),
+        misread_by_majority=int((misread_by > len(probabilities) / 2).sum()),
     )
 
 

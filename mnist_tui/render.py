@@ -76,7 +76,21 @@ def ensemble_table(report: dict[str, Any]) -> Table:
             f"{row['loss']:.4f}",
             end_section=i == len(report["members"]) - 1,
         )
+    table.caption = shared_mistakes(report)
+    table.caption_justify = "left"
     return table
+
+
+def shared_mistakes(report: dict[str, Any]) -> str:
+    """The line under the ensemble table: mistakes the members share, which averaging
+    their probabilities cannot (all) or can rarely (most) fix."""
+    members = len(report["members"])
+    shared = report["misread_by_all"]
+    line = f"misread by all {members} members: {shared} image{'' if shared == 1 else 's'}"
+    majority = members // 2 + 1
+    if majority < members:
+        line += f"; by {majority} or more: {report['misread_by_majority']}"
+    return line
 
 
 def damaged_notes(records: list[dict[str, Any]]) -> str:

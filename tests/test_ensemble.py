@@ -29,6 +29,23 @@ def test_ensemble_arithmetic_on_hand_made_probabilities():
     assert report.samples == 4 and report.ensemble.name == "ensemble"
 
 
+def test_shared_mistakes_count_images_misread_by_all_and_by_a_majority():
+    labels = np.array([0, 0, 0, 0])
+    one_hot = np.eye(2)
+    # Predictions per member: image 0 right everywhere, image 3 wrong everywhere, image 2
+    # wrong for two of the three members, image 1 for one.
+    predictions = [[0, 1, 1, 1], [0, 0, 1, 1], [0, 0, 0, 1]]
+    report = ensemble_report(labels, [one_hot[p] for p in predictions], ["a", "b", "c"])
+    assert (report.misread_by_all, report.misread_by_majority) == (1, 2)
+    # With two members a majority is both of them: the line names only "all".
+    from mnist_tui.render import shared_mistakes
+
+    assert shared_mistakes(report.to_json()) == "misread by all 3 members: 1 image; by 2 or more: 2"
+    two = ensemble_report(labels, [one_hot[p] for p in predictions[:2]], ["a", "b"])
+    assert (two.misread_by_all, two.misread_by_majority) == (2, 2)
+    assert shared_mistakes(two.to_json()) == "misread by all 2 members: 2 images"
+
+
 def test_a_confident_miss_costs_a_finite_loss():
     assert np.isfinite(score("x", np.array([1]), np.array([[1.0, 0.0]])).loss)
 
@@ -79,6 +96,9 @@ def test_eval_ensemble_reports_members_and_their_average(
     )
     assert code == 0, err
     assert "ensemble of 2 runs" in out and f"{ensemble['accuracy']:.2%}" in out
+    assert f"misread by all 2 members: {report['misread_by_all']} image" in out
+    # Both members' errors include every image both misread.
+    assert report["misread_by_all"] <= min(600 - m["correct"] for m in report["members"])
 
 
 def test_eval_ensemble_bad_inputs_are_one_line_errors(
