@@ -8,6 +8,7 @@ import pytest
 from conftest import run_cli
 
 from mnist_tui.ensemble import ensemble_report, score
+from mnist_tui.render import shared_mistakes
 
 
 def test_ensemble_arithmetic_on_hand_made_probabilities():
@@ -38,8 +39,6 @@ def test_shared_mistakes_count_images_misread_by_all_and_by_a_majority():
     report = ensemble_report(labels, [one_hot[p] for p in predictions], ["a", "b", "c"])
     assert (report.misread_by_all, report.misread_by_majority) == (1, 2)
     # With two members a majority is both of them: the line names only "all".
-    from mnist_tui.render import shared_mistakes
-
     assert shared_mistakes(report.to_json()) == "misread by all 3 members: 1 image; by 2 or more: 2"
     two = ensemble_report(labels, [one_hot[p] for p in predictions[:2]], ["a", "b"])
     assert (two.misread_by_all, two.misread_by_majority) == (2, 2)
