@@ -13,7 +13,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -22,6 +22,9 @@ from mnist_tui.config import DATASETS, FIELDS, help_for, resolve_config
 from mnist_tui.errors import MnistError
 from mnist_tui.model_catalog import models_help
 from mnist_tui.presets import preset_help
+
+if TYPE_CHECKING:
+    from mnist_tui.runs import RunFolder
 
 app = typer.Typer(
     name="mnist",
@@ -60,6 +63,16 @@ def output_console() -> Any:
     from rich.console import Console
 
     return Console() if sys.stdout.isatty() else Console(width=160)
+
+
+def _data_root_for(ctx: typer.Context, data_root: Path, run: RunFolder) -> Path:
+    """--root (or MNIST_DATA_DIR) when given, else the data folder `run` was trained from.
+
+    So `mnist eval latest` works from any folder, not only from where the run was made.
+    """
+    if ctx.get_parameter_source("data_root").name != "DEFAULT":
+        return data_root
+    return run.recorded_data_root() or data_root
 
 
 def version_callback(value: bool) -> None:
@@ -193,7 +206,11 @@ def train(
     name: Annotated[str | None, typer.Option(help=help_for("name"))] = None,
     ema: Annotated[float | None, typer.Option(metavar="DECAY", help=help_for("ema"))] = None,
     preset: Annotated[
-        str | None, typer.Option(help=f"Named recipe, expanded into config.toml. {preset_help()}")
+        str | None,
+        typer.Option(
+            help="Named recipe, expanded into config.toml; a --config file and options "
+            f"given here override its settings. {preset_help()}"
+        ),
     ] = None,
     config: Annotated[
         Path | None,
@@ -229,8 +246,7 @@ def train(
             raise MnistError("--resume continues a run with its own config: drop --config.")
         resume_run = resolve_run(resume, runs_dir)
         resolved = training.resume_config(resume_run, overrides)
-        if ctx.get_parameter_source("data_root").name == "DEFAULT":  # not --root, not env
-            data_root = training.recorded_data_root(resume_run) or data_root
+        data_root = _data_root_for(ctx, data_root, resume_run)
 
     stop = StopFlag()
     stop.install()
@@ -304,6 +320,7 @@ def eval_command(
         str | None,
         typer.Option(help="Device to evaluate on. Default: the run's own when present, else cpu."),
     ] = None,
+    ctx: typer.Context = None,  # type: ignore[assignment]  # Typer fills it in
     runs_dir: RunsDir = Path("runs"),
     data_root: DataRoot = Path("data"),
     plain: Plain = False,
@@ -315,13 +332,14 @@ def eval_command(
     if split not in SPLITS:  # checked before loading anything
         raise MnistError(f"--split {split!r}: choose one of {', '.join(SPLITS)}.")
     if ensemble:
-        _eval_ensemble(runs or [], split, as_json, device, runs_dir, data_root)
+        _eval_ensemble(ctx, runs or [], split, as_json, device, runs_dir, data_root)
         return
     if runs and len(runs) > 1:
         raise MnistError(
             f"eval takes one run, got {len(runs)}; add --ensemble to evaluate them together."
         )
     folder = resolve_run(runs[0] if runs else None, runs_dir)
+    data_root = _data_root_for(ctx, data_root, folder)
     with _eval_progress(live=sys.stderr.isatty() and not plain, what=f"{split} split") as tick:
         evaluation = evaluate_run(folder, split, data_root, device, on_batch=tick)
     report = evaluation.report
@@ -342,6 +360,7 @@ def eval_command(
 
 
 def _eval_ensemble(
+    ctx: typer.Context,
     runs: list[str],
     split: str,
     as_json: bool,
@@ -354,6 +373,8 @@ def _eval_ensemble(
     from mnist_tui.runs import resolve_run
 
     folders = [resolve_run(run, runs_dir) for run in runs]
+    if folders:  # members share a dataset; the first one's folder stands for all
+        data_root = _data_root_for(ctx, data_root, folders[0])
     report = evaluate_ensemble(folders, split, data_root, device).to_json()
     if as_json:
         import json
@@ -545,6 +566,7 @@ def export_command(
         int | None,
         typer.Option(help="Test images the load-back check compares on (default: all)."),
     ] = None,
+    ctx: typer.Context = None,  # type: ignore[assignment]  # Typer fills it in
     runs_dir: RunsDir = Path("runs"),
     data_root: DataRoot = Path("data"),
 ) -> None:
@@ -554,11 +576,12 @@ def export_command(
     from mnist_tui.export import export_run, report_lines
     from mnist_tui.runs import resolve_run
 
+    folder = resolve_run(run, runs_dir)
     result = export_run(
-        resolve_run(run, runs_dir),
+        folder,
         fmt,
         out,
-        data_root=data_root,
+        data_root=_data_root_for(ctx, data_root, folder),
         force=force,
         check_images=check_images,
     )

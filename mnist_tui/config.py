@@ -35,7 +35,7 @@ class TrainConfig:
     """Every resolved setting of a training run; config.toml's [train] table."""
 
     # The seed notebook's model: small enough to train in seconds on a CPU.
-    model: str = _opt("simple_cnn", "Model architecture (see `mnist train --help`).")
+    model: str = _opt("simple_cnn", "Model architecture.")
     dataset: str = _opt("mnist", "Dataset to train on.", choices=DATASETS)
     # 20 epochs with patience 5 lets early stopping, not the epoch cap, end most runs.
     epochs: int = _opt(20, "Maximum number of epochs.", min=1)
@@ -112,9 +112,23 @@ FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(Tr
 
 
 def help_for(name: str) -> str:
-    """The help text of a TrainConfig field, with its default."""
+    """The help text of a TrainConfig field, with its choices and default.
+
+    Round brackets, not typer's "[default: X]": the options default to None (so that a
+    value given on the command line can be told from one that was not), which leaves
+    typer nothing to show, and Rich would read square brackets here as markup and drop
+    them.
+    """
     f = FIELDS[name]
-    return f"{f.metadata['help']} [default: {f.default}]"
+    text = f.metadata["help"]
+    choices = [c for c in f.metadata.get("choices", ()) if c]
+    if choices:
+        text += f" One of: {', '.join(choices)}."
+    if isinstance(f.default, bool):
+        text += f" (default: {'on' if f.default else 'off'})"
+    elif f.default != "":
+        text += f" (default: {f.default})"
+    return text
 
 
 def _check_type(name: str, value: Any) -> Any:

@@ -97,4 +97,4 @@ PRESETS: dict[str, Preset] = {
 
 def preset_help() -> str:
     """One line per preset, for `mnist train --help` and error messages."""
-    return "; ".join(f"{name}: {p.description}" for name, p in PRESETS.items())
+    return "; ".join(f"{name}: {p.description.rstrip('.')}" for name, p in PRESETS.items()) + "."

@@ -40,15 +40,42 @@ def closest_first(name: str, candidates: list[str]) -> list[str]:
     return sorted(candidates, key=similarity, reverse=True)
 
 
+#: Words in a layer name that say what kind of layer was meant: `conv1` asked of a model
+#: whose convolutions are `features.0.0` should still be answered with its convolutions.
+KIND_HINTS: dict[str, tuple[type[nn.Module], ...]] = {
+    "conv": (nn.Conv2d,),
+    "fc": (nn.Linear,),
+    "linear": (nn.Linear,),
+    "bn": (nn.BatchNorm1d, nn.BatchNorm2d),
+    "norm": (nn.BatchNorm1d, nn.BatchNorm2d),
+    "pool": (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d),
+}
+
+#: Names an unknown-layer message lists at most; the summary lists them all.
+MAX_LISTED = 10
+
+
 def find_layer(model: nn.Module, name: str) -> nn.Module:
-    """The submodule at a dotted path, or a LayerError listing the layers, closest first."""
+    """The submodule at a dotted path, or a LayerError listing the layers, closest first.
+
+    "Closest" puts layers of the kind the name hints at (conv, fc, bn, pool) first, then
+    orders by spelling.
+    """
+    modules = dict(model.named_modules())
     names = layer_names(model)
     if name in names:
         return model.get_submodule(name)
-    listed = ", ".join(closest_first(name, names))
+    wanted = tuple(t for hint, types in KIND_HINTS.items() if hint in name.lower() for t in types)
+    ordered = sorted(
+        closest_first(name, names),
+        key=lambda n: bool(wanted) and not isinstance(modules[n], wanted),  # stable sort
+    )
+    listed = ", ".join(ordered[:MAX_LISTED])
+    if len(ordered) > MAX_LISTED:
+        listed += f" and {len(ordered) - MAX_LISTED} more"
     raise LayerError(
         f"No layer {name!r} in this model. Layers (closest first): {listed}. "
-        "`mnist inspect` without a layer shows the summary."
+        "`mnist inspect` without a layer lists them all."
     )
 
 

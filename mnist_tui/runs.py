@@ -99,6 +99,12 @@ class RunFolder:
     def read_config(self) -> dict[str, Any]:
         return _read_toml(self.config)
 
+    def recorded_data_root(self) -> Path | None:
+        """The data folder the run was trained from (config.toml), if recorded and present."""
+        data = self.read_config().get("data")
+        root = data.get("root") if isinstance(data, dict) else None
+        return Path(root) if isinstance(root, str) and Path(root).is_dir() else None
+
     def read_metrics(self) -> list[dict[str, float]]:
         """metrics.csv as a list of rows with numeric values; [] when absent."""
         if not self.metrics.is_file():

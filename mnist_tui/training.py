@@ -134,12 +134,6 @@ def resume_config(run: RunFolder, overrides: dict[str, Any]) -> TrainConfig:
     return apply_overrides(config, {k: overrides[k] for k in changed})
 
 
-def recorded_data_root(run: RunFolder) -> Path | None:
-    """The data folder a run was trained from (config.toml), if recorded and present."""
-    root = run.read_config().get("data", {}).get("root")
-    return Path(root) if isinstance(root, str) and Path(root).is_dir() else None
-
-
 def train(
     config: TrainConfig,
     *,

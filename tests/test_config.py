@@ -112,3 +112,20 @@ def test_preset_recorded_in_file_is_reapplied_below_the_file(tmp_path):
 def test_unknown_preset_is_refused_with_a_hint():
     with pytest.raises(ConfigError, match=r"--preset 'notebok'.*notebook"):
         resolve_config(None, {"preset": "notebok"})
+
+
+def test_train_help_shows_every_default_and_the_choices(monkeypatch, capsys):
+    from conftest import run_cli
+
+    from mnist_tui.config import FIELDS
+
+    monkeypatch.setenv("COLUMNS", "400")  # one line per option, so phrases do not wrap
+    code, out, _ = run_cli(["train", "--help"], capsys)
+    assert code == 0
+    flat = " ".join(out.split())
+    assert "Peak learning rate. (default: 0.05)" in flat
+    assert "Model architecture. (default: simple_cnn)" in flat
+    assert "Optimizer. One of: sgd, adam, adamw. (default: sgd)" in flat
+    assert "(default: off)" in flat  # booleans read on/off
+    shown = [name for name, f in FIELDS.items() if f"(default: {f.default})" in flat]
+    assert len(shown) >= 15, shown

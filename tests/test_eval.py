@@ -178,3 +178,34 @@ def test_progress_bar_only_on_a_terminal(trained_run: Path, synthetic_root: Path
 
     piped = subprocess.run(args, capture_output=True, text=True, env=cli_env(), timeout=300)
     assert piped.returncode == 0 and piped.stderr == ""
+
+
+def test_eval_and_export_use_the_runs_own_data_folder_without_root(
+    trained_run: Path, synthetic_root: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    # From a folder with no data/ in it, and no --root or MNIST_DATA_DIR: the data folder
+    # recorded in the run's config.toml is used, as `train --resume` does.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MNIST_DATA_DIR", raising=False)
+    summary = tomllib.loads((trained_run / "summary.toml").read_text())
+    code, out, err = run_cli(["eval", str(trained_run), "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["accuracy"] == summary["test_acc"]
+    code, out, err = run_cli(
+        [
+            "export",
+            str(trained_run),
+            "--format",
+            "torchscript",
+            "--out",
+            "ts",
+            "--check-images",
+            "64",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    assert (tmp_path / "ts" / "model.pt").is_file()
+    # An explicit --root still wins, even when it holds nothing.
+    code, _, err = run_cli(["eval", str(trained_run), "--root", tmp_path / "empty"], capsys)
+    assert code != 0 and "is missing" in err and "Traceback" not in err

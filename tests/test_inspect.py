@@ -341,3 +341,17 @@ def test_run_without_checkpoint_is_explained(tmp_path: Path, capsys) -> None:
     (run / "config.toml").write_text("[train]\nmodel = 'simple_cnn'\n")
     code, _, err = run_cli(["inspect", "conv1", "--runs-dir", tmp_path / "runs"], capsys)
     assert code != 0 and "no checkpoint.pt yet" in err and "--random" in err
+
+
+def test_unknown_layer_answers_with_layers_of_the_kind_asked_for() -> None:
+    # `conv1` (the README's example) asked of the `best` preset's model, whose
+    # convolutions are features.N.0: those come first, and the list stays short.
+    from mnist_tui.models import build_model
+
+    with pytest.raises(probe.LayerError) as info:
+        probe.find_layer(build_model("bn_cnn_wide"), "conv1")
+    listed = str(info.value).split("closest first): ")[1].split(". ")[0]
+    names = listed.split(" and ")[0].split(", ")
+    convolutions = {f"features.{i}.0" for i in (0, 1, 3, 4, 6, 7)}
+    assert set(names[:6]) == convolutions
+    assert len(names) == probe.MAX_LISTED and listed.endswith("more")
