@@ -60,6 +60,8 @@ CHECKS = {
     "all": (("bundle", ""), ("onnx", "model.onnx")),
 }
 EXPORT_FILE_NAMES = frozenset(FILES["all"])
+#: Which files an export wrote, so that --force replaces those and never a user's own.
+MANIFEST = ".mnist-export.json"
 ONNX_PACKAGES = ("onnx", "onnxscript", "onnxruntime")
 METADATA_FILES = ("labels.json", "preprocess.json")  # embedded in model.pt and model.onnx
 
@@ -252,16 +254,38 @@ def normalise(images_u8: np.ndarray, mean: float, std: float) -> np.ndarray:
 # --- the output folder ---------------------------------------------------------------------
 
 
-def check_destination(out: Path, force: bool) -> None:
+def check_destination(out: Path, force: bool, files: tuple[str, ...]) -> None:
+    """Refuse an --out this export must not write into, before any work is done."""
     if out.exists() and not out.is_dir():
         raise ExportError(f"{out} is a file: --out needs a folder.")
     if (out / "checkpoint.pt").exists() or (out / "summary.toml").exists():
         # --force would replace the run's own config.toml: never export into a run folder.
         raise ExportError(f"{out} is a run folder: choose another --out.")
-    if out.is_dir() and any(out.iterdir()) and not force:
+    if not (out.is_dir() and any(out.iterdir())):
+        return
+    if not force:
         raise ExportError(
             f"{out} is not empty: choose another --out, or add --force to replace the export in it."
         )
+    earlier = earlier_export(out)
+    clashes = sorted(name for name in files if (out / name).exists() and name not in earlier)
+    if clashes:
+        raise ExportError(
+            f"{out} has {', '.join(clashes)} that no earlier export wrote, and --force replaces "
+            "only an export's own files: choose another --out."
+        )
+
+
+def earlier_export(out: Path) -> set[str]:
+    """The files an earlier export wrote into `out` (its manifest); none if there is none."""
+    try:
+        document = json.loads((out / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return set()
+    files = document.get("files") if isinstance(document, dict) else None
+    if not isinstance(files, list):
+        return set()
+    return {name for name in files if isinstance(name, str) and name in EXPORT_FILE_NAMES}
 
 
 def make_staging(out: Path) -> Path:
@@ -281,20 +305,22 @@ def _umask() -> int:
     return mask
 
 
-def publish(staging: Path, out: Path, files: tuple[str, ...]) -> None:
-    """Move the checked files into `out`.
+def publish(staging: Path, out: Path, run_id: str, files: tuple[str, ...]) -> None:
+    """Move the checked files, and the manifest naming them, into `out`.
 
-    Into an existing folder (--force), files an earlier export left that this one does
-    not make are removed, so model.pt and model.onnx never come from different runs;
-    files of other names are left alone.
+    Into an existing folder (--force), files the earlier export's manifest names that this
+    one does not make are removed, so model.pt and model.onnx never come from different
+    runs; every other file is left alone.
     """
+    manifest = {"run": run_id, "files": list(files)}
     try:
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         if not out.exists():
             os.replace(staging, out)
             return
-        for stale in EXPORT_FILE_NAMES - set(files):
+        for stale in earlier_export(out) - set(files):
             (out / stale).unlink(missing_ok=True)
-        for name in files:
+        for name in (*files, MANIFEST):  # the manifest last: it names what is there
             os.replace(staging / name, out / name)
     except OSError as e:
         raise ExportError(f"Cannot write into {out}: {e.strerror or e}.") from None
@@ -335,7 +361,7 @@ def export_run(
     if fmt in ("onnx", "all"):
         require_onnx_extra()
     out = Path(out)
-    check_destination(out, force)
+    check_destination(out, force, FILES[fmt])
     checkpoint = checkpoints.load(run.checkpoint)
     model = checkpoints.model_from_checkpoint(checkpoint, source=str(run.checkpoint))
     classes = [str(c) for c in checkpoint["classes"]]
@@ -379,7 +405,7 @@ def export_run(
                 run, checkpoint, model, summary, files, checks, example, *example_labels
             )
             (staging / "README.md").write_text(model_card.render(facts))
-        publish(staging, out, files)
+        publish(staging, out, run.id, files)
     except OSError as e:  # disk full, permissions: nothing reached --out
         raise ExportError(
             f"Cannot write the export ({e.strerror or e}); {out} unchanged."

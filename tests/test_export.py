@@ -20,7 +20,7 @@ from PIL import Image
 from mnist_tui import checkpoints, roundtrip
 from mnist_tui.cli import main
 from mnist_tui.datasets import DATASETS, parse_idx, raw_dir
-from mnist_tui.export import BUNDLE_FILES, normalise
+from mnist_tui.export import BUNDLE_FILES, MANIFEST, normalise
 
 CHECK = ["--check-images", "200"]
 
@@ -125,11 +125,16 @@ def loaded_back(exports, reference, tmp_path_factory) -> dict[str, np.ndarray]:
 
 
 def test_formats_write_exactly_their_files(exports):
-    assert sorted(p.name for p in exports["all"][0].iterdir()) == sorted(
-        [*BUNDLE_FILES, "model.onnx"]
-    )
-    assert [p.name for p in exports["torchscript"][0].iterdir()] == ["model.pt"]
-    assert [p.name for p in exports["onnx"][0].iterdir()] == ["model.onnx"]
+    def written(fmt: str) -> list[str]:
+        out = exports[fmt][0]
+        manifest = json.loads((out / MANIFEST).read_text())
+        names = sorted(p.name for p in out.iterdir() if p.name != MANIFEST)
+        assert sorted(manifest["files"]) == names  # the manifest names exactly what is there
+        return names
+
+    assert written("all") == sorted([*BUNDLE_FILES, "model.onnx"])
+    assert written("torchscript") == ["model.pt"]
+    assert written("onnx") == ["model.onnx"]
 
 
 @pytest.mark.parametrize(
@@ -259,8 +264,28 @@ def test_force_replaces_an_earlier_export(exports, trained_run, synthetic_root, 
     code, _, err = export(trained_run, synthetic_root, out, "torchscript", capsys, "--force")
     assert code == 0, err
     # model.onnx and the rest of the old bundle would no longer match: removed.
-    assert sorted(p.name for p in out.iterdir()) == ["model.pt", "notes.txt"]
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "model.pt", "notes.txt"]
     assert not list(tmp_path.glob(".out.*"))  # no staging folder left behind
+
+
+def test_force_never_replaces_or_removes_the_users_own_files(
+    trained_run, synthetic_root, tmp_path, capsys
+):
+    # A project folder (no earlier export in it) that happens to use the bundle's names.
+    out = tmp_path / "project"
+    out.mkdir()
+    mine = {"README.md": "my project", "config.toml": "x = 1", "labels.json": "[]"}
+    for name, text in mine.items():
+        (out / name).write_text(text)
+    code, _, err = export(trained_run, synthetic_root, out, "bundle", capsys, "--force")
+    assert code != 0 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "README.md" in err and "config.toml" in err and "no earlier export wrote" in err
+    assert {p.name: p.read_text() for p in out.iterdir()} == mine
+    # A format that clashes with none of them is added beside them, deleting nothing.
+    code, _, err = export(trained_run, synthetic_root, out, "torchscript", capsys, "--force")
+    assert code == 0, err
+    assert {p.name: p.read_text() for p in out.iterdir() if p.name in mine} == mine
+    assert (out / "model.pt").is_file()
 
 
 def test_never_exports_into_a_run_folder(trained_run, synthetic_root, capsys):
