@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageSequence, UnidentifiedImageError
+from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
 from mnist_tui.errors import ImageError
 
@@ -89,7 +89,7 @@ def load_image(path: str | Path) -> Image.Image:
                 raise ImageError(f"{path} has no pixels ({width}x{height}).")
             frame = next(ImageSequence.Iterator(image))  # first frame of GIF/WebP/TIFF
             frame.load()
-            return frame
+            return upright(frame)
     except ImageError:
         raise
     except UnidentifiedImageError:
@@ -101,6 +101,15 @@ def load_image(path: str | Path) -> Image.Image:
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as e:
         detail = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
         raise ImageError(f"{path} is damaged or truncated ({detail}).") from None
+
+
+def upright(image: Image.Image) -> Image.Image:
+    """The image as it is meant to be seen: phones store photos sideways and say so in
+    the EXIF Orientation tag. A tag Pillow cannot apply leaves the pixels as stored."""
+    try:
+        return ImageOps.exif_transpose(image)
+    except (OSError, ValueError, KeyError, TypeError, SyntaxError):
+        return image
 
 
 def to_greyscale(image: Image.Image) -> np.ndarray:

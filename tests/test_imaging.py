@@ -248,3 +248,20 @@ def test_blank_file_is_a_clear_error(tmp_path: Path) -> None:
     Image.new("L", (64, 64), 255).save(path)
     with pytest.raises(ImageError, match=r"white\.png: no digit found"):
         imaging.prepare_digit(path)
+
+
+def test_phone_photos_are_turned_upright_by_their_exif_orientation(tmp_path: Path) -> None:
+    # Stored 40 wide and 20 high with a dark block at the stored left edge, tagged
+    # Orientation 6 ("rotate 90 degrees clockwise to show"), as phones save portrait shots.
+    stored = np.full((20, 40), 255, dtype=np.uint8)
+    stored[:, :8] = 0
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "phone.jpg"
+    Image.fromarray(stored).save(path, exif=exif.tobytes(), quality=95)
+    shown = np.asarray(imaging.load_image(path).convert("L"))
+    assert shown.shape == (40, 20)  # upright: 20 wide, 40 high
+    assert shown[:8].mean() < 60 and shown[10:].mean() > 200  # the block is now at the top
+    # Without the tag nothing turns.
+    Image.fromarray(stored).save(tmp_path / "plain.jpg", quality=95)
+    assert np.asarray(imaging.load_image(tmp_path / "plain.jpg")).shape == (20, 40)
