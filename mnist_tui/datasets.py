@@ -259,19 +259,23 @@ def _key_for_name(name: str) -> str | None:
     return None
 
 
-def _members(path: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
-    """(name, reader) for every file in a folder or archive, without extracting to disk."""
+def _members(path: Path) -> Iterator[tuple[str, str, Callable[[], bytes]]]:
+    """(where, name, reader) for every file in a folder or archive, without extracting.
+
+    `where` names the file for messages (archive:member); `name` is its own path, the one
+    that says which IDX file it is.
+    """
     if path.is_dir():
         for file in sorted(path.rglob("*")):
             if file.is_file():
-                yield str(file), file.read_bytes
+                yield str(file), str(file), file.read_bytes
         return
     name = path.name.lower()
     if name.endswith(".zip"):
         with zipfile.ZipFile(path) as archive:
             for info in archive.infolist():
                 if not info.is_dir():
-                    yield f"{path}:{info.filename}", lambda i=info: archive.read(i)
+                    yield f"{path}:{info.filename}", info.filename, lambda i=info: archive.read(i)
         return
     if name.endswith((".tgz", ".tar.gz", ".tar", ".tar.bz2", ".tar.xz")):
         with tarfile.open(path) as archive:
@@ -279,11 +283,12 @@ def _members(path: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
                 if member.isfile():
                     yield (
                         f"{path}:{member.name}",
+                        member.name,
                         lambda m=member: archive.extractfile(m).read(),  # type: ignore[union-attr]
                     )
         return
     # A single (possibly gzipped) IDX file.
-    yield str(path), path.read_bytes
+    yield str(path), str(path), path.read_bytes
 
 
 def import_from(
@@ -295,17 +300,19 @@ def import_from(
         raise DataError(f"{source} does not exist: give a folder or a .tgz/.zip of IDX files.")
     found: dict[str, bytes] = {}
     try:
-        for member, read in _members(source):
-            key = _key_for_name(member)
+        for where, name, read in _members(source):
+            key = _key_for_name(name)
             if key is None or key in found:
                 continue
-            data = _maybe_gunzip(read(), member)
-            _check_contents(spec, key, data, member)
+            data = _maybe_gunzip(read(), where)
+            _check_contents(spec, key, data, where)
             found[key] = data
             if progress:
                 progress("verified", len(found), len(SPLIT_FILES))
     except (tarfile.TarError, zipfile.BadZipFile, EOFError) as e:
-        raise DataError(f"{source} is not a readable archive ({e}).") from None
+        # tarfile lists every compression it tried, one per line: the first line says it.
+        detail = (str(e).strip().splitlines() or [type(e).__name__])[0].rstrip(":")
+        raise DataError(f"{source} is not a readable archive ({detail}).") from None
     except OSError as e:
         raise DataError(f"Cannot read {source}: {e.strerror or e}.") from None
     missing = [_IDX_NAMES[k] for k in SPLIT_FILES if k not in found]

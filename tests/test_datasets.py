@@ -128,3 +128,32 @@ def test_not_an_archive(tmp_path: Path):
     bogus.write_bytes(b"not a tarball")
     with pytest.raises(DataError, match="not a readable archive"):
         datasets.import_from(bogus, tmp_path / "root", spec)
+
+
+@pytest.mark.parametrize("kind", ["tgz", "zip"])
+def test_import_from_an_archive_with_the_files_at_its_top_level(tmp_path: Path, kind: str):
+    # `tar czf mnist.tgz *ubyte` / `zip mnist.zip *ubyte`: no folder inside the archive.
+    spec, contents = _fake_spec(tmp_path)
+    archive = tmp_path / f"flat.{kind}"
+    if kind == "zip":
+        with zipfile.ZipFile(archive, "w") as z:
+            for key, name in _names(spec).items():
+                z.writestr(name, contents[key])
+    else:
+        with tarfile.open(archive, "w:gz") as tar:
+            for key, name in _names(spec).items():
+                info = tarfile.TarInfo(name)
+                info.size = len(contents[key])
+                tar.addfile(info, io.BytesIO(contents[key]))
+    folder = datasets.import_from(archive, tmp_path / "root", spec)
+    assert (folder / "t10k-labels-idx1-ubyte").read_bytes() == contents["test-labels"]
+
+
+@pytest.mark.parametrize("data", [b"", b"plain text, not gzip"])
+def test_an_unreadable_tarball_is_refused_in_one_line(tmp_path: Path, data: bytes):
+    spec, _ = _fake_spec(tmp_path)
+    bogus = tmp_path / "x.tar.gz"
+    bogus.write_bytes(data)
+    with pytest.raises(DataError, match="not a readable archive") as info:
+        datasets.import_from(bogus, tmp_path / "root", spec)
+    assert "\n" not in str(info.value)
