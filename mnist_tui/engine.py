@@ -6,6 +6,7 @@ checkpoint contents to a CheckpointStore. Losses are averaged per sample.
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from mnist_tui.config import TrainConfig
 from mnist_tui.data import DataBundle, Split, batches
 from mnist_tui.devices import autocast
 from mnist_tui.ema import ModelEMA
+from mnist_tui.errors import TrainingDiverged
 from mnist_tui.events import BatchEnded, Callback, EpochEnded, EpochStarted, Evaluated, RunEnded
 
 
@@ -317,6 +319,17 @@ class Trainer:
             if interrupted:
                 status = "interrupted"
                 break
+            if not math.isfinite(train_loss):  # checked once an epoch: no extra sync per batch
+                raise TrainingDiverged(
+                    f"Training diverged in epoch {epoch}: the loss became {train_loss}. "
+                    f"Train again with a lower --lr (this run's peak: {config.lr:g})"
+                    + (" or --weight-decay." if config.weight_decay else ".")
+                    + (
+                        f" Its best checkpoint so far (epoch {progress.best_epoch}) is kept."
+                        if self.best_state is not None
+                        else ""
+                    )
+                )
             val = evaluate(self.evaluated_model(), self.data.val, precision=self.precision)
             seconds = time.perf_counter() - epoch_start
             improved = self.record_epoch(epoch, val.accuracy)

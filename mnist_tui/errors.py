@@ -29,6 +29,10 @@ class RunWriteError(RunError):
     """A file of a run folder could not be written (disk full, size limit, permissions)."""
 
 
+class TrainingDiverged(MnistError):
+    """The training loss stopped being a number (NaN or infinite): the run cannot go on."""
+
+
 class CheckpointError(MnistError):
     """A checkpoint cannot be loaded safely."""
 

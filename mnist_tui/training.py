@@ -19,7 +19,7 @@ from mnist_tui.config import FIELDS, TrainConfig, apply_overrides, validate
 from mnist_tui.data import DataBundle, load_data
 from mnist_tui.devices import fast_layout, resolve_device, resolve_precision, seed_everything
 from mnist_tui.engine import Trainer, run_ended
-from mnist_tui.errors import ConfigError, MnistError, RunError, RunWriteError
+from mnist_tui.errors import ConfigError, MnistError, RunError, RunWriteError, TrainingDiverged
 from mnist_tui.events import Callback, CallbackList, RunEnded, RunStarted
 from mnist_tui.fsutil import remove_stale_temporaries
 from mnist_tui.models import build_model, count_parameters, model_names
@@ -199,7 +199,7 @@ def train(
     )
     try:
         result = trainer.fit()
-    except RunWriteError as e:
+    except (RunWriteError, TrainingDiverged) as e:
         _record_failure(recorder, run, e)
         raise
     curves = _draw_curves(run)

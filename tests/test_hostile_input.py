@@ -310,6 +310,9 @@ CONFIG_CASES = {
     "binary garbage": (b"\x00\xff\xfe\x80", "cannot be read", "cfg.toml"),
     "list for a number": ("batch_size = [1, 2]\n", "--batch-size must be int", "cfg.toml"),
     "unknown preset": ('preset = "turbo"\n', "--preset 'turbo' is not one of", ""),
+    "NaN in a file": ("[train]\nlr = nan\n", "--lr must be a finite number, got nan", "cfg.toml"),
+    "inf in a file": ("augment_elastic = inf\n", "--augment-elastic must be a finite", "cfg.toml"),
+    "huge seed in a file": ("seed = 99999999999999\n", "--seed must be at most", "cfg.toml"),
 }
 
 
@@ -347,6 +350,15 @@ OPTION_CASES = [
     (["--precision", "fp8"], "--precision 'fp8' is not one of"),
     (["--epochs", "many"], "Invalid value for '--epochs'"),
     (["--no-such-option"], "No such option"),
+    # NaN slips past every range comparison and inf trains to NaN: both refused up front.
+    (["--lr", "nan"], "--lr must be a finite number, got nan"),
+    (["--lr", "inf"], "--lr must be a finite number, got inf"),
+    (["--ema", "nan"], "--ema must be a finite number"),
+    (["--label-smoothing", "nan"], "--label-smoothing must be a finite number"),
+    (["--weight-decay", "inf"], "--weight-decay must be a finite number"),
+    (["--lr", "1e300"], "--lr must be at most 100.0"),
+    (["--seed", "99999999999999999999"], "--seed must be at most 4294967295"),
+    (["--epochs", "99999999999"], "--epochs must be at most 100000"),
 ]
 if not torch.cuda.is_available():
     OPTION_CASES += [
@@ -365,6 +377,36 @@ def test_option_values_out_of_range(synthetic_root, tmp_path, capsys, extra, nee
     )
     _one_error_line(code, err, needle)
     assert not (tmp_path / "r").exists()
+
+
+def test_a_diverging_run_stops_with_one_line_and_is_kept_as_failed(
+    synthetic_root, tmp_path, capsys
+):
+    # lr x weight decay = 100 multiplies every weight by -99 a step: overflow, then NaN,
+    # whatever the data and the hardware.
+    runs = tmp_path / "r"
+    args = ["--lr", "100", "--weight-decay", "1", "--scheduler", "none", "--epochs", "3"]
+    code, _, err = run_cli(
+        [
+            "train",
+            *args,
+            "--val-size",
+            "500",
+            "--root",
+            synthetic_root,
+            "--runs-dir",
+            runs,
+            "--plain",
+        ],
+        capsys,
+    )
+    _one_error_line(code, err, "Training diverged in epoch 1: the loss became nan")
+    assert "lower --lr" in err and "--weight-decay" in err
+    (run,) = runs.iterdir()
+    summary = (run / "summary.toml").read_text()
+    assert 'status = "failed"' in summary and "diverged" in summary
+    code, out, _ = run_cli(["runs", "--runs-dir", runs], capsys)
+    assert code == 0 and "failed" in out
 
 
 # --- run folders -------------------------------------------------------------------------
