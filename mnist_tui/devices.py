@@ -14,6 +14,10 @@ from mnist_tui.errors import ConfigError
 
 def resolve_device(spec: str) -> torch.device:
     """auto -> CUDA, then MPS, then CPU; an explicit device that is absent is an error."""
+    from mnist_tui.config import FIELDS
+
+    if not FIELDS["device"].metadata["pattern"].match(spec):  # one rule for every command
+        raise ConfigError(f"--device {spec!r} is not valid: use auto, cpu, cuda, cuda:N or mps.")
     if spec == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")

@@ -101,6 +101,7 @@ def test_eval_resolves_latest_in_runs_dir(trained_run: Path, synthetic_root: Pat
         (["--split", "train"], "--split 'train': choose one of test, val"),
         (["no-such-run"], "No run 'no-such-run'"),
         (["--device", "cuda:7"], "--device cuda:7"),
+        (["--device", "bogus"], "--device 'bogus' is not valid"),
     ],
 )
 def test_eval_bad_options(
