@@ -156,6 +156,10 @@ def _check_type(name: str, value: Any) -> Any:
 def _check_rules(name: str, value: Any) -> None:
     meta = FIELDS[name].metadata
     option = "--" + name.replace("_", "-")
+    if isinstance(value, str) and not value.isprintable():
+        # A name from a non-UTF-8 terminal arrives with surrogate escapes (not printable)
+        # that no TOML file can hold; control characters would garble the tables.
+        raise ConfigError(f"{option} {value!r} must be printable UTF-8 text.")
     if isinstance(value, float) and not math.isfinite(value):
         # NaN passes every range comparison below, and inf trains to NaN.
         raise ConfigError(f"{option} must be a finite number, got {value}.")

@@ -359,6 +359,9 @@ OPTION_CASES = [
     (["--lr", "1e300"], "--lr must be at most 100.0"),
     (["--seed", "99999999999999999999"], "--seed must be at most 4294967295"),
     (["--epochs", "99999999999"], "--epochs must be at most 100000"),
+    # A Latin-1 terminal's "café" reaches Python as a surrogate escape.
+    (["--name", "caf\udce9"], "--name 'caf\\udce9' must be printable UTF-8 text"),
+    (["--name", "a\tb"], "--name 'a\\tb' must be printable UTF-8 text"),
 ]
 if not torch.cuda.is_available():
     OPTION_CASES += [
