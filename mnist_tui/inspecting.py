@@ -55,6 +55,14 @@ class InspectRequest:
     mode: Mode = "auto"
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """True when two paths name one file (links and relative spellings included)."""
+    try:
+        return Path(a).resolve() == Path(b).resolve() or Path(a).samefile(b)
+    except OSError:
+        return False
+
+
 def random_model(name: str, seed: int, reason: str) -> InspectedModel:
     """A freshly initialised model (seeded: the same picture every time)."""
     if name not in MODELS:
@@ -114,6 +122,11 @@ def inspect(request: InspectRequest) -> list[RenderableType]:
         from mnist_tui.inspect_png import check_png_path
 
         check_png_path(request.png)
+        if request.image is not None and _same_file(request.png, request.image):
+            raise ConfigError(
+                f"--png {request.png} is the --image file: writing the maps there would "
+                "destroy the image. Give another file name."
+            )
     inspected = load_model(request)
     notice = _random_notice(inspected)
     if request.layer is None:

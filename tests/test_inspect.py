@@ -355,3 +355,16 @@ def test_unknown_layer_answers_with_layers_of_the_kind_asked_for() -> None:
     convolutions = {f"features.{i}.0" for i in (0, 1, 3, 4, 6, 7)}
     assert set(names[:6]) == convolutions
     assert len(names) == probe.MAX_LISTED and listed.endswith("more")
+
+
+def test_png_that_is_the_image_itself_is_refused_and_the_image_kept(
+    trained_run: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    image = image_of_a_one(tmp_path / "one.png")
+    before = image.read_bytes()
+    monkeypatch.chdir(tmp_path)
+    runs = ["--runs-dir", trained_run.parent]
+    for png in (image, "one.png", "./one.png"):  # the same file, spelled three ways
+        code, _, err = run_cli(["inspect", "conv1", "--image", image, "--png", png, *runs], capsys)
+        assert code != 0 and "is the --image file" in err and "Traceback" not in err
+        assert image.read_bytes() == before
