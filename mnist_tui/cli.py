@@ -332,6 +332,10 @@ def eval_command(
     if split not in SPLITS:  # checked before loading anything
         raise MnistError(f"--split {split!r}: choose one of {', '.join(SPLITS)}.")
     if ensemble:
+        if png:
+            raise MnistError(
+                "--png draws one run's confusion matrix and mistakes: drop it for --ensemble."
+            )
         _eval_ensemble(ctx, runs or [], split, as_json, device, runs_dir, data_root)
         return
     if runs and len(runs) > 1:

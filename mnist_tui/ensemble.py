@@ -94,7 +94,13 @@ def evaluate_ensemble(
     settings = [_train_settings(run) for run in runs]
     datasets = {str(s.get("dataset", "mnist")) for s in settings}
     if len(datasets) > 1:
-        raise ConfigError(f"--ensemble runs were trained on different datasets: {datasets}.")
+        trained_on = ", ".join(
+            f"{run.id}: {s.get('dataset', 'mnist')}" for run, s in zip(runs, settings, strict=True)
+        )
+        raise ConfigError(
+            f"--ensemble runs were trained on different datasets ({trained_on}): "
+            "give runs of one dataset."
+        )
     if split == "val" and len({(s.get("seed"), s.get("val_size")) for s in settings}) > 1:
         # Each run's validation split comes from its own seed: they are different images.
         raise ConfigError(

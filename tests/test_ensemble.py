@@ -1,6 +1,7 @@
 """issue 9: `mnist eval --ensemble` and the arithmetic behind it."""
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -101,10 +102,18 @@ def test_eval_ensemble_reports_members_and_their_average(
 
 
 def test_eval_ensemble_bad_inputs_are_one_line_errors(
-    trained_run, second_run, synthetic_root, capsys
+    trained_run, second_run, synthetic_root, capsys, tmp_path
 ):
     common = ["--root", synthetic_root, "--runs-dir", trained_run.parent]
+    # A copy of the second run whose config.toml says it learnt another dataset.
+    fashion = tmp_path / "fashion-run"
+    shutil.copytree(second_run, fashion)
+    config = fashion / "config.toml"
+    config.write_text(config.read_text().replace('dataset = "mnist"', 'dataset = "fashion"'))
     cases = [
+        (["eval", "--ensemble", trained_run, second_run, "--png"], "drop it for --ensemble"),
+        (["eval", "--ensemble", trained_run, second_run, "--device", "gpu"], "'gpu' is not valid"),
+        (["eval", "--ensemble", trained_run, fashion], "fashion-run: fashion): give runs of one"),
         (["eval", "--ensemble", trained_run], "at least two runs"),
         (["eval", "--ensemble", trained_run, trained_run.name], "same run twice"),
         (["eval", "--ensemble", trained_run, "no-such-run"], "no-such-run"),
