@@ -243,6 +243,13 @@ def load_config_file(path: Path) -> dict[str, Any]:
     if not isinstance(settings, dict):
         raise ConfigError(f"Config file {path}: [train] must be a table.")
     informational = {"run", "environment", "data"} if "train" in document else set()
+    if "train" in document:
+        stray = [k for k in document if k not in informational | {"train"}]
+        if stray:
+            raise ConfigError(
+                f"Config file {path}: {', '.join(stray)} sit outside [train], where they "
+                "would be ignored: move them under [train]."
+            )
     return {k: v for k, v in settings.items() if k not in informational}
 
 

@@ -312,6 +312,7 @@ CONFIG_CASES = {
     "unknown preset": ('preset = "turbo"\n', "--preset 'turbo' is not one of", ""),
     "NaN in a file": ("[train]\nlr = nan\n", "--lr must be a finite number, got nan", "cfg.toml"),
     "inf in a file": ("augment_elastic = inf\n", "--augment-elastic must be a finite", "cfg.toml"),
+    "keys outside [train]": ("epochs = 1\n[train]\nlr = 0.1\n", "epochs sit outside [train]", ""),
     "huge seed in a file": ("seed = 99999999999999\n", "--seed must be at most", "cfg.toml"),
 }
 
