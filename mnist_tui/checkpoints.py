@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from mnist_tui.errors import CheckpointError
+from mnist_tui.errors import CheckpointError, brief
 from mnist_tui.fsutil import atomic_write_bytes
 from mnist_tui.models import MODELS, build_model
 
@@ -145,11 +145,7 @@ def model_from_checkpoint(checkpoint: dict[str, Any], source: str = "checkpoint"
         model = build_model(name, num_classes=len(classes), **model_args)
         model.load_state_dict(checkpoint["state_dict"])
     except (RuntimeError, KeyError, TypeError, ValueError, AttributeError) as e:
-        # load_state_dict's first line only says "Error(s) in loading state_dict": the
-        # next one names the mismatch.
-        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
-        detail = (lines[1] if len(lines) > 1 else lines[0] if lines else type(e).__name__)[:160]
         raise CheckpointError(
-            f"{source} does not fit the {name} architecture ({detail})."
+            f"{source} does not fit the {name} architecture ({brief(e, 160)})."
         ) from None
     return model.eval()

@@ -43,3 +43,21 @@ class ImageError(MnistError):
 
 class ExportError(MnistError):
     """An export cannot be written, or did not survive being loaded back."""
+
+
+def brief(error: BaseException, limit: int = 120) -> str:
+    """A library's error message cut to fit inside one of ours: one line, one sentence.
+
+    Library messages run on over lines and sentences ("... This is an internal miniz
+    error. If you are seeing this..."); a first line that only introduces a list (torch's
+    "Error(s) in loading state_dict for X:") gives way to the list's first item.
+    """
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    line = lines[1] if lines[0].endswith(":") and len(lines) > 1 else lines[0]
+    end = line.find(". ")
+    line = (line[:end] if end != -1 else line).rstrip(".:; ")
+    if len(line) > limit:
+        line = line[:limit].rsplit(" ", 1)[0].rstrip(".,:;") + "..."
+    return line

@@ -32,7 +32,7 @@ from torch import nn
 
 from mnist_tui import checkpoints, imaging, model_card, roundtrip
 from mnist_tui.datasets import SPLIT_FILES, parse_idx, raw_dir, spec_for, verify_installed
-from mnist_tui.errors import ConfigError, DataError, ExportError, RunError
+from mnist_tui.errors import ConfigError, DataError, ExportError, RunError, brief
 from mnist_tui.models import count_parameters
 from mnist_tui.runs import RunFolder, iso
 
@@ -214,8 +214,7 @@ def write_onnx(
                 verbose=False,
             )
     except Exception as e:  # the exporter raises many types; all mean "cannot export"
-        detail = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
-        raise ExportError(f"ONNX export of this model failed: {detail}") from None
+        raise ExportError(f"ONNX export of this model failed: {brief(e, 160)}.") from None
     proto = onnx.load(str(path))
     onnx.helper.set_model_props(proto, metadata)
     onnx.save(proto, str(path))

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mnist_tui.errors import ExportError
+from mnist_tui.errors import ExportError, brief
 from mnist_tui.imaging import MNIST_MEAN, MNIST_STD
 from mnist_tui.predict import Classifier
 
@@ -89,9 +89,8 @@ def load_torchscript(path: Path) -> tuple[Callable[[torch.Tensor], torch.Tensor]
             warnings.simplefilter("ignore", FutureWarning)  # torch.jit: deprecated, supported
             module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra).eval()
     except (RuntimeError, ValueError, OSError) as e:
-        detail = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
         raise ExportError(
-            f"--model {path} is not a TorchScript model ({detail}); {WHAT_TO_GIVE} "
+            f"--model {path} is not a TorchScript model ({brief(e)}); {WHAT_TO_GIVE} "
             "(a run's checkpoint.pt goes with --run)."
         ) from None
 
@@ -113,8 +112,7 @@ def load_onnx(path: Path) -> tuple[Callable[[torch.Tensor], torch.Tensor], dict[
     try:
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own classes (InvalidProtobuf, Fail, ...)
-        detail = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
-        raise ExportError(f"--model {path} is not a usable ONNX model ({detail}).") from None
+        raise ExportError(f"--model {path} is not a usable ONNX model ({brief(e)}).") from None
     model_input = session.get_inputs()[0]
     fixed_batch = model_input.shape[0] if isinstance(model_input.shape[0], int) else None
 

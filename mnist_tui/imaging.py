@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
-from mnist_tui.errors import ImageError
+from mnist_tui.errors import ImageError, brief
 
 MNIST_MEAN = 0.1307
 MNIST_STD = 0.3081
@@ -99,8 +99,7 @@ def load_image(path: str | Path) -> Image.Image:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageError(f"{path} is too large to decode safely. Scale it down first.") from None
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as e:
-        detail = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
-        raise ImageError(f"{path} is damaged or truncated ({detail}).") from None
+        raise ImageError(f"{path} is damaged or truncated ({brief(e)}).") from None
 
 
 def upright(image: Image.Image) -> Image.Image:

@@ -19,7 +19,14 @@ from mnist_tui.config import FIELDS, TrainConfig, apply_overrides, validate
 from mnist_tui.data import DataBundle, load_data
 from mnist_tui.devices import fast_layout, resolve_device, resolve_precision, seed_everything
 from mnist_tui.engine import Trainer, run_ended
-from mnist_tui.errors import ConfigError, MnistError, RunError, RunWriteError, TrainingDiverged
+from mnist_tui.errors import (
+    ConfigError,
+    MnistError,
+    RunError,
+    RunWriteError,
+    TrainingDiverged,
+    brief,
+)
 from mnist_tui.events import Callback, CallbackList, RunEnded, RunStarted
 from mnist_tui.fsutil import remove_stale_temporaries
 from mnist_tui.models import build_model, count_parameters, model_names
@@ -174,7 +181,7 @@ def train(
             trainer.load_state(state)
         except (KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError) as e:
             raise RunError(
-                f"{resume.last} does not match this run's settings ({str(e)[:160]}): "
+                f"{resume.last} does not match this run's settings ({brief(e, 160)}): "
                 f"start a new run with `mnist train --config {resume.config}`."
             ) from None
 

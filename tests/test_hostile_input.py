@@ -449,3 +449,21 @@ def test_hostile_images_for_inspect_are_one_line_each(trained_run, tmp_path, cap
         line = _one_error_line(code, err, str(path))
         if "no image files" not in needle:  # inspect takes one file, not a folder
             assert needle in line, line
+
+
+def test_library_messages_are_cut_to_one_line_and_one_sentence():
+    from mnist_tui.errors import brief
+
+    miniz = RuntimeError(
+        "PytorchStreamReader failed reading zip archive: not a ZIP archive. This is an "
+        "internal miniz error. If you are seeing this error, please report a bug."
+    )
+    assert brief(miniz) == "PytorchStreamReader failed reading zip archive: not a ZIP archive"
+    state_dict = RuntimeError(
+        'Error(s) in loading state_dict for SimpleCNN:\n\tMissing key(s) in state_dict: "a".\n'
+        '\tUnexpected key(s) in state_dict: "b".'
+    )
+    assert brief(state_dict) == 'Missing key(s) in state_dict: "a"'
+    assert brief(ValueError("")) == "ValueError"
+    long = brief(OSError("word " * 100), limit=40)
+    assert len(long) <= 43 and long.endswith("...") and "\n" not in long
