@@ -217,7 +217,10 @@ def _run_folders(runs_dir: Path) -> list[Path]:
 def resolve_run(spec: str | None, runs_dir: Path) -> RunFolder:
     """A run from an id, a unique id prefix, a folder path or `latest` (the default)."""
     runs_dir = Path(runs_dir)
-    spec = spec or "latest"
+    if spec is None:
+        spec = "latest"
+    if not spec.strip():  # `--run ""` from a script whose variable was empty
+        raise RunError("The run is an empty name: give a run id, a prefix, a folder or `latest`.")
     candidate = Path(spec)
     if (candidate / "config.toml").is_file() or (candidate / "checkpoint.pt").is_file():
         return RunFolder(candidate)

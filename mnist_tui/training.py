@@ -184,6 +184,12 @@ def train(
                 f"{resume.last} does not match this run's settings ({brief(e, 160)}): "
                 f"start a new run with `mnist train --config {resume.config}`."
             ) from None
+        done = trainer.progress.epoch
+        if done >= config.epochs:  # nothing left to train: say so instead of "completed"
+            raise ConfigError(
+                f"{run.id} has already trained {done} epochs, so --epochs {config.epochs} "
+                f"leaves none to run: resume with --epochs above {done}."
+            )
 
     callbacks.on_run_start(
         RunStarted(

@@ -218,6 +218,8 @@ def test_resuming_a_completed_run_says_so_and_changes_nothing(interrupted, capsy
         (["--dataset", "fashion"], "Cannot change --dataset"),
         (["--lr", "0.5"], "Cannot change --lr"),
         (["--seed", "1"], "Cannot change --seed"),
+        # Allowed to change, but fewer epochs than already trained leaves nothing to do.
+        (["--epochs", "3"], "has already trained 5 epochs, so --epochs 3 leaves none to run"),
     ],
 )
 def test_resume_refuses_options_that_would_change_the_run(

@@ -120,3 +120,11 @@ def test_runs_does_not_import_torch(trained_run: Path) -> None:
     )
     assert done.stderr.strip().splitlines()[-1] == "False"
     assert MNIST_CMD[0] == sys.executable
+
+
+def test_an_empty_run_name_is_refused_not_taken_for_latest(trained_run, capsys):
+    from conftest import run_cli
+
+    for command in (["eval", ""], ["predict", "x.png", "--run", ""], ["inspect", "--run", ""]):
+        code, _, err = run_cli([*command, "--runs-dir", trained_run.parent], capsys)
+        assert code != 0 and "empty name" in err and "Traceback" not in err, command
