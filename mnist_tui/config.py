@@ -221,7 +221,9 @@ def read_toml(path: Path) -> dict[str, Any]:
     """Parse a TOML file, turning every failure into a one-line ConfigError."""
     try:
         with open(path, "rb") as f:
-            return tomllib.load(f)
+            raw = f.read()
+        # Windows editors (Notepad) start UTF-8 files with a byte-order mark TOML forbids.
+        return tomllib.loads(raw.removeprefix(b"\xef\xbb\xbf").decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"Config file {path} does not exist.") from None
     except IsADirectoryError:

@@ -129,3 +129,10 @@ def test_train_help_shows_every_default_and_the_choices(monkeypatch, capsys):
     assert "(default: off)" in flat  # booleans read on/off
     shown = [name for name, f in FIELDS.items() if f"(default: {f.default})" in flat]
     assert len(shown) >= 15, shown
+
+
+def test_a_config_file_saved_with_a_byte_order_mark_reads(tmp_path):
+    # Notepad's "UTF-8" puts EF BB BF in front; tomllib alone refuses it.
+    path = tmp_path / "notepad.toml"
+    path.write_bytes(b"\xef\xbb\xbf[train]\nlr = 0.2\n")
+    assert load_config_file(path) == {"lr": 0.2}
