@@ -8,6 +8,7 @@ mean/std); last.pt holds the whole training state for `--resume`. Both load with
 from __future__ import annotations
 
 import io
+import os
 import pickle
 import warnings
 from pathlib import Path
@@ -71,6 +72,8 @@ def load(path: Path, expected_format: str = FORMAT) -> dict[str, Any]:
     """Load a checkpoint safely (weights only, onto the CPU) or raise CheckpointError."""
     path = Path(path)
     if not path.exists():
+        if path.is_symlink():
+            raise CheckpointError(f"{path} is a link to {os.readlink(path)}, which does not exist.")
         raise CheckpointError(f"{path} does not exist.")
     if path.is_dir():
         raise CheckpointError(f"{path} is a folder, not a checkpoint file.")

@@ -211,7 +211,7 @@ def evaluate_run(
     train = config.get("train")
     if not isinstance(train, dict):
         raise RunError(f"{run.config} has no [train] table: the run folder is damaged.")
-    if not run.checkpoint.exists():
+    if run.lacks_checkpoint():
         raise RunError(
             f"{run.id} has no checkpoint.pt yet (it finished no epoch): nothing to evaluate."
         )

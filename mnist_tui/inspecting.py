@@ -89,7 +89,7 @@ def load_model(request: InspectRequest) -> InspectedModel:
         )
         return random_model("simple_cnn", request.seed, reason)
     run = resolve_run(request.run, request.runs_dir)
-    if not run.checkpoint.is_file():
+    if run.lacks_checkpoint():
         raise MnistError(
             f"Run {run.id} has no checkpoint.pt yet (it saves one after its first epoch): "
             "pick another run with --run, or --random for an untrained model."

@@ -99,6 +99,13 @@ class RunFolder:
     def read_config(self) -> dict[str, Any]:
         return _read_toml(self.config)
 
+    def lacks_checkpoint(self) -> bool:
+        """No checkpoint.pt entry at all: the run finished no epoch yet.
+
+        A folder or a broken link there is damage, which loading the checkpoint reports.
+        """
+        return not os.path.lexists(self.checkpoint)
+
     def recorded_data_root(self) -> Path | None:
         """The data folder the run was trained from (config.toml), if recorded and present."""
         data = self.read_config().get("data")

@@ -467,3 +467,21 @@ def test_library_messages_are_cut_to_one_line_and_one_sentence():
     assert brief(ValueError("")) == "ValueError"
     long = brief(OSError("word " * 100), limit=40)
     assert len(long) <= 43 and long.endswith("...") and "\n" not in long
+
+
+@pytest.mark.parametrize("damage", ["folder", "broken link"])
+def test_a_checkpoint_that_is_a_folder_or_a_broken_link_is_named_as_such(
+    trained_run, synthetic_root, tmp_path, capsys, damage
+):
+    run = _copy_run(trained_run, tmp_path)
+    (run / "checkpoint.pt").unlink()
+    if damage == "folder":
+        (run / "checkpoint.pt").mkdir()
+        needle = "is a folder, not a checkpoint file"
+    else:
+        (run / "checkpoint.pt").symlink_to(tmp_path / "gone.pt")
+        needle = "which does not exist"
+    for command in (["inspect", "conv1", "--run", run], ["eval", run, "--root", synthetic_root]):
+        code, _, err = run_cli(command, capsys)
+        line = _one_error_line(code, err, needle)
+        assert "yet" not in line  # not "no checkpoint.pt yet": the run did save one
