@@ -305,7 +305,11 @@ def list_runs(runs_dir: Path) -> list[dict[str, Any]]:
         train = config.get("train") if isinstance(config.get("train"), dict) else {}
         status = effective_status(summary)
         if status not in STATUSES:
-            record["problem"] = f"{run.summary} has an unknown status {status!r}."
+            record["problem"] = (
+                f"{run.summary} has an unknown status {status!r}."
+                if "status" in summary
+                else f"{run.summary} records no status (empty or cut short)."
+            )
             status = "damaged"
         epochs_run = _number(summary.get("epochs_run", 0))
         record.update(

@@ -36,6 +36,9 @@ def runs_with_damage(tmp_path: Path, trained_run: Path) -> Path:
     odd_status = runs / "20990101-000004-odd"
     shutil.copytree(trained_run, odd_status)
     (odd_status / "summary.toml").write_text('status = "exploded"\n')
+    blank = runs / "20990101-000005-blank"
+    shutil.copytree(trained_run, blank)
+    (blank / "summary.toml").write_text("")  # truncated to nothing by a crash
     (runs / "notes.txt").write_text("a stray file is not a run")
     return runs
 
@@ -60,8 +63,11 @@ def test_damaged_folders_are_listed_not_fatal(
     assert ids == sorted(ids, reverse=True)  # newest first
     assert "notes.txt" not in ids
     status = {r["id"]: r["status"] for r in records}
-    for broken in ("000000-empty", "000001-half", "000002-garbled", "000004-odd"):
+    for broken in ("000000-empty", "000001-half", "000002-garbled", "000004-odd", "000005-blank"):
         assert status[f"20990101-{broken}"] == "damaged"
+    problem = {r["id"]: r.get("problem", "") for r in records}
+    assert "unknown status 'exploded'" in problem["20990101-000004-odd"]
+    assert "records no status" in problem["20990101-000005-blank"]
     assert all(r.get("problem") for r in records if r["status"] == "damaged")
     typed = next(r for r in records if r["id"].endswith("-types"))
     assert typed["status"] == "completed" and typed["model"] is None
@@ -75,7 +81,7 @@ def test_damaged_folders_are_listed_not_fatal(
     code, out, err = run_cli(["runs", "--runs-dir", runs_with_damage], capsys)
     assert code == 0, err
     rows = [line for line in out.splitlines() if line.startswith("20990101-")]
-    assert sum(row.split()[1] == "damaged" for row in rows) == 4
+    assert sum(row.split()[1] == "damaged" for row in rows) == 5
     assert "summary.toml is missing" in out  # the notes under the table say why
 
 
