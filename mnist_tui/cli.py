@@ -70,7 +70,7 @@ def _data_root_for(ctx: typer.Context, data_root: Path, run: RunFolder) -> Path:
 
     So `mnist eval latest` works from any folder, not only from where the run was made.
     """
-    if ctx.get_parameter_source("data_root").name != "DEFAULT":
+    if ctx is None or ctx.get_parameter_source("data_root").name != "DEFAULT":
         return data_root
     return run.recorded_data_root() or data_root
 
@@ -184,7 +184,7 @@ def train_reporters(plain: bool, tensorboard: bool) -> Iterator[list[Any]]:
 @app.command()
 def train(
     model: Annotated[
-        str | None, typer.Option(help=f"{help_for('model')} Models: {models_help()}.")
+        str | None, typer.Option(help=help_for("model", f"Models: {models_help()}."))
     ] = None,
     dataset: Annotated[str | None, typer.Option(help=help_for("dataset"))] = None,
     epochs: Annotated[int | None, typer.Option(help=help_for("epochs"))] = None,

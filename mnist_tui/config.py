@@ -113,7 +113,7 @@ class TrainConfig:
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(TrainConfig)}
 
 
-def help_for(name: str) -> str:
+def help_for(name: str, more: str = "") -> str:
     """The help text of a TrainConfig field, with its choices and default.
 
     Round brackets, not typer's "[default: X]": the options default to None (so that a
@@ -126,6 +126,8 @@ def help_for(name: str) -> str:
     choices = [c for c in f.metadata.get("choices", ()) if c]
     if choices:
         text += f" One of: {', '.join(choices)}."
+    if more:
+        text += f" {more}"
     if isinstance(f.default, bool):
         text += f" (default: {'on' if f.default else 'off'})"
     elif f.default != "":
@@ -168,7 +170,7 @@ def _check_rules(name: str, value: Any) -> None:
         hint = f" Did you mean {close[0]!r}?" if close else ""
         choices = ", ".join(c for c in meta["choices"] if c)  # "" means "none" for --preset
         raise ConfigError(f"{option} {value!r} is not one of {choices}.{hint}")
-    if "pattern" in meta and not meta["pattern"].match(value):
+    if "pattern" in meta and not meta["pattern"].fullmatch(value):
         raise ConfigError(f"{option} {value!r} is not valid: {meta['help']}")
     if "min" in meta and value < meta["min"]:
         raise ConfigError(f"{option} must be at least {meta['min']}, got {value}.")
@@ -249,8 +251,8 @@ def load_config_file(path: Path) -> dict[str, Any]:
         stray = [k for k in document if k not in informational | {"train"}]
         if stray:
             raise ConfigError(
-                f"Config file {path}: {', '.join(stray)} sit outside [train], where they "
-                "would be ignored: move them under [train]."
+                f"Config file {path}: settings outside [train] ({', '.join(stray)}) would be "
+                "ignored: move them under [train]."
             )
     return {k: v for k, v in settings.items() if k not in informational}
 
@@ -263,6 +265,8 @@ def resolve_config(config_file: Path | None, cli_overrides: dict[str, Any]) -> T
     if preset:
         config = apply_overrides(config, {"preset": preset}, "--preset")
         config = apply_overrides(config, PRESETS[preset].settings, f"preset {preset!r}")
+    # A file value the command line replaces is never used, so it is not checked either.
+    file_settings = {k: v for k, v in file_settings.items() if k not in cli_overrides}
     if file_settings:
         config = apply_overrides(config, file_settings, str(config_file))
     return apply_overrides(config, cli_overrides)

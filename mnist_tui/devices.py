@@ -16,7 +16,7 @@ def resolve_device(spec: str) -> torch.device:
     """auto -> CUDA, then MPS, then CPU; an explicit device that is absent is an error."""
     from mnist_tui.config import FIELDS
 
-    if not FIELDS["device"].metadata["pattern"].match(spec):  # one rule for every command
+    if not FIELDS["device"].metadata["pattern"].fullmatch(spec):  # one rule for every command
         raise ConfigError(f"--device {spec!r} is not valid: use auto, cpu, cuda, cuda:N or mps.")
     if spec == "auto":
         if torch.cuda.is_available():

@@ -6,6 +6,8 @@ anything else is a bug. Standard library only, so every module may import it.
 
 from __future__ import annotations
 
+import re
+
 
 class MnistError(Exception):
     """A failure the user can act on: the message says what is wrong and what to do."""
@@ -56,8 +58,8 @@ def brief(error: BaseException, limit: int = 120) -> str:
     if not lines:
         return type(error).__name__
     line = lines[1] if lines[0].endswith(":") and len(lines) > 1 else lines[0]
-    end = line.find(". ")
-    line = (line[:end] if end != -1 else line).rstrip(".:; ")
+    # A sentence ends at ". " before a capital: not inside "e.g. 3" or "/tmp/a. b.png".
+    line = re.split(r"\.\s+(?=[A-Z])", line, maxsplit=1)[0].rstrip(".:; ")
     if len(line) > limit:
         line = line[:limit].rsplit(" ", 1)[0].rstrip(".,:;") + "..."
-    return line
+    return line or type(error).__name__

@@ -33,6 +33,7 @@ from torch import nn
 from mnist_tui import checkpoints, imaging, model_card, roundtrip
 from mnist_tui.datasets import SPLIT_FILES, parse_idx, raw_dir, spec_for, verify_installed
 from mnist_tui.errors import ConfigError, DataError, ExportError, RunError, brief
+from mnist_tui.fsutil import atomic_write_bytes
 from mnist_tui.models import count_parameters
 from mnist_tui.runs import RunFolder, iso
 
@@ -270,9 +271,15 @@ def check_destination(out: Path, force: bool, files: tuple[str, ...]) -> None:
     clashes = sorted(name for name in files if (out / name).exists() and name not in earlier)
     if clashes:
         raise ExportError(
-            f"{out} has {', '.join(clashes)} that no earlier export wrote, and --force replaces "
-            "only an export's own files: choose another --out."
+            f"{out} has {', '.join(clashes)}, which no export manifest ({MANIFEST}) lists: "
+            "your own files, or an export older than the manifest. --force replaces only "
+            "files an export listed: remove them or choose another --out."
         )
+
+
+def _write_manifest(folder: Path, run_id: str, files: tuple[str, ...]) -> None:
+    document = json.dumps({"run": run_id, "files": list(files)}, indent=2) + "\n"
+    atomic_write_bytes(folder / MANIFEST, document.encode())
 
 
 def earlier_export(out: Path) -> set[str]:
@@ -311,13 +318,16 @@ def publish(staging: Path, out: Path, run_id: str, files: tuple[str, ...]) -> No
     one does not make are removed, so model.pt and model.onnx never come from different
     runs; every other file is left alone.
     """
-    manifest = {"run": run_id, "files": list(files)}
     try:
-        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        _write_manifest(staging, run_id, files)
         if not out.exists():
             os.replace(staging, out)
             return
-        for stale in earlier_export(out) - set(files):
+        earlier = earlier_export(out)
+        # First a manifest naming old and new files alike: if publishing stops halfway,
+        # the next --force still knows every export file in the folder as its own.
+        _write_manifest(out, run_id, tuple(sorted(earlier | set(files))))
+        for stale in earlier - set(files):
             (out / stale).unlink(missing_ok=True)
         for name in (*files, MANIFEST):  # the manifest last: it names what is there
             os.replace(staging / name, out / name)

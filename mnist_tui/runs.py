@@ -108,7 +108,10 @@ class RunFolder:
 
     def recorded_data_root(self) -> Path | None:
         """The data folder the run was trained from (config.toml), if recorded and present."""
-        data = self.read_config().get("data")
+        try:
+            data = self.read_config().get("data")
+        except RunError:  # no or a damaged config.toml: the caller's default stands
+            return None
         root = data.get("root") if isinstance(data, dict) else None
         return Path(root) if isinstance(root, str) and Path(root).is_dir() else None
 

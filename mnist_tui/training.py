@@ -127,9 +127,17 @@ def config_document(
 def resume_config(run: RunFolder, overrides: dict[str, Any]) -> TrainConfig:
     """The run's own config with only the safe overrides applied."""
     stored = run.read_config().get("train", {})
-    config = apply_overrides(TrainConfig(), stored, str(run.config))
-    changed = sorted(k for k, v in overrides.items() if k in FIELDS and getattr(config, k) != v)
-    refused = [k for k in changed if k not in RESUMABLE_OVERRIDES]
+    if not isinstance(stored, dict):
+        raise RunError(f"{run.config} has no [train] table: the run folder is damaged.")
+    # The allowed changes replace stored values before those are checked, so a run made
+    # under older limits (say epochs = 1000000) can still be resumed with a valid --epochs.
+    safe = {k: v for k, v in overrides.items() if k in RESUMABLE_OVERRIDES}
+    config = apply_overrides(TrainConfig(), {**stored, **safe}, str(run.config))
+    refused = sorted(
+        k
+        for k, v in overrides.items()
+        if k in FIELDS and k not in RESUMABLE_OVERRIDES and getattr(config, k) != v
+    )
     if refused:
         options = ", ".join("--" + k.replace("_", "-") for k in refused)
         raise ConfigError(
@@ -138,7 +146,7 @@ def resume_config(run: RunFolder, overrides: dict[str, Any]) -> TrainConfig:
             "start a new run with `mnist train --config "
             f"{run.config}` instead."
         )
-    return apply_overrides(config, {k: overrides[k] for k in changed})
+    return config
 
 
 def train(
@@ -185,10 +193,11 @@ def train(
                 f"start a new run with `mnist train --config {resume.config}`."
             ) from None
         done = trainer.progress.epoch
-        if done >= config.epochs:  # nothing left to train: say so instead of "completed"
+        # Equal is fine: a run stopped after its last epoch still owes its test evaluation.
+        if done > config.epochs:
             raise ConfigError(
-                f"{run.id} has already trained {done} epochs, so --epochs {config.epochs} "
-                f"leaves none to run: resume with --epochs above {done}."
+                f"{run.id} has already trained {done} epochs, more than --epochs "
+                f"{config.epochs}: resume with --epochs {done} or more."
             )
 
     callbacks.on_run_start(

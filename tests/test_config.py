@@ -124,7 +124,7 @@ def test_train_help_shows_every_default_and_the_choices(monkeypatch, capsys):
     assert code == 0
     flat = " ".join(out.split())
     assert "Peak learning rate. (default: 0.05)" in flat
-    assert "Model architecture. (default: simple_cnn)" in flat
+    assert "Model architecture. Models: simple_cnn" in flat and "(default: simple_cnn)" in flat
     assert "Optimizer. One of: sgd, adam, adamw. (default: sgd)" in flat
     assert "(default: off)" in flat  # booleans read on/off
     shown = [name for name, f in FIELDS.items() if f"(default: {f.default})" in flat]
@@ -136,3 +136,14 @@ def test_a_config_file_saved_with_a_byte_order_mark_reads(tmp_path):
     path = tmp_path / "notepad.toml"
     path.write_bytes(b"\xef\xbb\xbf[train]\nlr = 0.2\n")
     assert load_config_file(path) == {"lr": 0.2}
+
+
+def test_a_file_value_the_command_line_replaces_is_not_checked(tmp_path):
+    # A run made under older limits (epochs = 1000000, relying on early stopping) can be
+    # trained again from its config.toml with a valid --epochs.
+    path = tmp_path / "old.toml"
+    path.write_text("[train]\nepochs = 1000000\nlr = 0.2\n")
+    config = resolve_config(path, {"epochs": 50})
+    assert (config.epochs, config.lr) == (50, 0.2)
+    with pytest.raises(ConfigError, match="--epochs must be at most 100000"):
+        resolve_config(path, {})

@@ -279,7 +279,7 @@ def test_force_never_replaces_or_removes_the_users_own_files(
         (out / name).write_text(text)
     code, _, err = export(trained_run, synthetic_root, out, "bundle", capsys, "--force")
     assert code != 0 and "Traceback" not in err and len(err.strip().splitlines()) == 1
-    assert "README.md" in err and "config.toml" in err and "no earlier export wrote" in err
+    assert "README.md" in err and "config.toml" in err and "no export manifest" in err
     assert {p.name: p.read_text() for p in out.iterdir()} == mine
     # A format that clashes with none of them is added beside them, deleting nothing.
     code, _, err = export(trained_run, synthetic_root, out, "torchscript", capsys, "--force")

@@ -312,7 +312,11 @@ CONFIG_CASES = {
     "unknown preset": ('preset = "turbo"\n', "--preset 'turbo' is not one of", ""),
     "NaN in a file": ("[train]\nlr = nan\n", "--lr must be a finite number, got nan", "cfg.toml"),
     "inf in a file": ("augment_elastic = inf\n", "--augment-elastic must be a finite", "cfg.toml"),
-    "keys outside [train]": ("epochs = 1\n[train]\nlr = 0.1\n", "epochs sit outside [train]", ""),
+    "keys outside [train]": (
+        "epochs = 1\n[train]\nlr = 0.1\n",
+        "outside [train] (epochs) would be ignored",
+        "",
+    ),
     "huge seed in a file": ("seed = 99999999999999\n", "--seed must be at most", "cfg.toml"),
 }
 
@@ -485,3 +489,13 @@ def test_a_checkpoint_that_is_a_folder_or_a_broken_link_is_named_as_such(
         code, _, err = run_cli(command, capsys)
         line = _one_error_line(code, err, needle)
         assert "yet" not in line  # not "no checkpoint.pt yet": the run did save one
+
+
+def test_brief_cuts_sentences_only_where_one_ends():
+    from mnist_tui.errors import brief
+
+    assert brief(OSError("cannot identify image file '/tmp/a. b.png'")) == (
+        "cannot identify image file '/tmp/a. b.png'"
+    )
+    assert brief(ValueError("Expected e.g. 3 values. Got 2.")) == "Expected e.g. 3 values"
+    assert brief(RuntimeError(":\n")) == "RuntimeError"  # nothing left: the type says it

@@ -219,7 +219,7 @@ def test_resuming_a_completed_run_says_so_and_changes_nothing(interrupted, capsy
         (["--lr", "0.5"], "Cannot change --lr"),
         (["--seed", "1"], "Cannot change --seed"),
         # Allowed to change, but fewer epochs than already trained leaves nothing to do.
-        (["--epochs", "3"], "has already trained 5 epochs, so --epochs 3 leaves none to run"),
+        (["--epochs", "3"], "has already trained 5 epochs, more than --epochs 3"),
     ],
 )
 def test_resume_refuses_options_that_would_change_the_run(
@@ -230,6 +230,19 @@ def test_resume_refuses_options_that_would_change_the_run(
     code, _, err = run_cli(["train", "--resume", run, *extra, "--plain"], capsys)
     assert code != 0 and needle in err and len(err.strip().splitlines()) == 1
     assert _digest(run) == before
+
+
+def test_a_run_stopped_after_its_last_epoch_resumes_to_its_test_evaluation(
+    trained_run, tmp_path, capsys
+):
+    # Ctrl-C during the last epoch's validation: every epoch ran, the test did not.
+    run = _copy_as_interrupted(trained_run, tmp_path)
+    code, out, err = run_cli(["train", "--resume", run, "--plain"], capsys)
+    assert code == 0, err
+    assert "resuming simple_cnn" in out and "completed after 5 epoch(s)" in out
+    summary = _summary(run)
+    assert summary["status"] == "completed" and summary["epochs_run"] == 5
+    assert 0 < summary["test_acc"] <= 1
 
 
 def test_resume_refuses_a_config_file_a_running_run_and_a_run_without_last(
