@@ -207,10 +207,15 @@ def apply_overrides(
     return dataclasses.replace(config, **checked)
 
 
+def check_setting(name: str, value: Any) -> None:
+    """Check one value of a TrainConfig field (type and rules), naming its option."""
+    _check_rules(name, _check_type(name, value))
+
+
 def validate(config: TrainConfig, known_models: list[str] | None = None) -> None:
     """Check every field of a complete config; `known_models` from the model registry."""
     for name in FIELDS:
-        _check_rules(name, _check_type(name, getattr(config, name)))
+        check_setting(name, getattr(config, name))
     if known_models is not None and config.model not in known_models:
         close = difflib.get_close_matches(config.model, known_models, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_tui.errors import DataError
+from mnist_tui.errors import DataError, brief
 from mnist_tui.fsutil import atomic_write_bytes
 
 #: Called with (what, done, total) while bytes are read or fetched; total may be 0.
@@ -310,9 +310,7 @@ def import_from(
             if progress:
                 progress("verified", len(found), len(SPLIT_FILES))
     except (tarfile.TarError, zipfile.BadZipFile, EOFError) as e:
-        # tarfile lists every compression it tried, one per line: the first line says it.
-        detail = (str(e).strip().splitlines() or [type(e).__name__])[0].rstrip(":")
-        raise DataError(f"{source} is not a readable archive ({detail}).") from None
+        raise DataError(f"{source} is not a readable archive ({brief(e)}).") from None
     except OSError as e:
         raise DataError(f"Cannot read {source}: {e.strerror or e}.") from None
     missing = [_IDX_NAMES[k] for k in SPLIT_FILES if k not in found]

@@ -9,15 +9,13 @@ import random
 import numpy as np
 import torch
 
+from mnist_tui.config import check_setting
 from mnist_tui.errors import ConfigError
 
 
 def resolve_device(spec: str) -> torch.device:
     """auto -> CUDA, then MPS, then CPU; an explicit device that is absent is an error."""
-    from mnist_tui.config import FIELDS
-
-    if not FIELDS["device"].metadata["pattern"].fullmatch(spec):  # one rule for every command
-        raise ConfigError(f"--device {spec!r} is not valid: use auto, cpu, cuda, cuda:N or mps.")
+    check_setting("device", spec)  # the rule train applies, for every command
     if spec == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")

@@ -57,7 +57,8 @@ def brief(error: BaseException, limit: int = 120) -> str:
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     if not lines:
         return type(error).__name__
-    line = lines[1] if lines[0].endswith(":") and len(lines) > 1 else lines[0]
+    # A list item's bullet ("- method gz: ...", tarfile's) is not part of the message.
+    line = lines[1].lstrip("-* ") if lines[0].endswith(":") and len(lines) > 1 else lines[0]
     # A sentence ends at ". " before a capital: not inside "e.g. 3" or "/tmp/a. b.png".
     line = re.split(r"\.\s+(?=[A-Z])", line, maxsplit=1)[0].rstrip(".:; ")
     if len(line) > limit:
