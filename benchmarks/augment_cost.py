@@ -19,13 +19,14 @@ from pathlib import Path
 import torch
 
 from benchmarks.measure import seconds_per_call
-from mnist_tui.augment import AffineAugment
 from mnist_tui.config import resolve_config
-from mnist_tui.datasets import DATASETS, is_installed
-from mnist_tui.devices import autocast, resolve_precision
-from mnist_tui.ema import ModelEMA
-from mnist_tui.engine import build_optimizer
-from mnist_tui.models import build_model
+from mnist_tui.data.augment import AffineAugment
+from mnist_tui.data.files import is_installed
+from mnist_tui.data.specs import DATASETS
+from mnist_tui.models.architectures import build_model
+from mnist_tui.models.ema import ModelEMA
+from mnist_tui.train.devices import autocast, resolve_precision
+from mnist_tui.train.loop import build_optimizer
 
 MEAN, STD = 0.1307, 0.3081
 
@@ -33,7 +34,7 @@ MEAN, STD = 0.1307, 0.3081
 def training_batch(root: Path, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """A batch of real MNIST when installed (else noise of the same shape)."""
     if is_installed(root, DATASETS["mnist"]):
-        from mnist_tui.data import load_data
+        from mnist_tui.data.tensors import load_data
 
         data = load_data(root, "mnist", 5000, 0, torch.device("cpu"))
         return data.train.images[:batch_size], data.train.labels[:batch_size]

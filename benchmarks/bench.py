@@ -14,10 +14,9 @@ import csv
 import os
 import sys
 import tempfile
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import tomllib
 
 from benchmarks.measure import REPO, ProcessRun, median, mnist_command, repeat, run_process
 
@@ -264,10 +263,10 @@ def eval_throughput(root: Path, run: Path, device: str) -> float:
 
     import torch
 
-    from mnist_tui import checkpoints
-    from mnist_tui.data import load_data
-    from mnist_tui.devices import fast_layout, resolve_device, resolve_precision
-    from mnist_tui.engine import evaluate
+    from mnist_tui.data.tensors import load_data
+    from mnist_tui.models import checkpoints
+    from mnist_tui.train.devices import fast_layout, resolve_device, resolve_precision
+    from mnist_tui.train.loop import evaluate
 
     dev = resolve_device(device)
     checkpoint = checkpoints.load(run / "checkpoint.pt")
@@ -287,7 +286,8 @@ def write_digit_png(root: Path, path: Path) -> Path:
     """The first test image as a PNG, the kind of file a user hands to `mnist predict`."""
     from PIL import Image
 
-    from mnist_tui.datasets import DATASETS, parse_idx, raw_dir
+    from mnist_tui.data.files import parse_idx, raw_dir
+    from mnist_tui.data.specs import DATASETS
 
     spec = DATASETS["mnist"]
     images = parse_idx((raw_dir(root, spec) / spec.filenames["test-images"]).read_bytes(), "test")
@@ -314,7 +314,7 @@ def environment_line() -> str:
 
     import torch
 
-    from mnist_tui.devices import cpu_supports_bf16
+    from mnist_tui.train.devices import cpu_supports_bf16
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     return (

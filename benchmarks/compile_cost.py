@@ -20,9 +20,9 @@ from torch import nn
 
 from benchmarks.measure import seconds_per_call
 from mnist_tui.config import resolve_config
-from mnist_tui.devices import autocast, resolve_device, resolve_precision
-from mnist_tui.engine import build_optimizer
-from mnist_tui.models import build_model
+from mnist_tui.models.architectures import build_model
+from mnist_tui.train.devices import autocast, resolve_device, resolve_precision
+from mnist_tui.train.loop import build_optimizer
 
 PRESET_STEPS = -(-55_000 // 256)  # one epoch of the 55,000 training images at batch 256
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from mnist_tui.devices import cpu_supports_bf16
-from mnist_tui.models import SimpleCNN
+from mnist_tui.models.architectures import SimpleCNN
+from mnist_tui.train.devices import cpu_supports_bf16
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from mnist_tui.models import SimpleCNN
+from mnist_tui.models.architectures import SimpleCNN
 
 
 @dataclass

@@ -14,11 +14,11 @@ from typing import Any
 import torch
 
 from mnist_tui.config import resolve_config
-from mnist_tui.data import load_data
-from mnist_tui.devices import fast_layout, resolve_device, resolve_precision, seed_everything
-from mnist_tui.engine import Trainer, evaluate
-from mnist_tui.events import Callback, EpochEnded
-from mnist_tui.models import build_model
+from mnist_tui.data.tensors import load_data
+from mnist_tui.models.architectures import build_model
+from mnist_tui.train.devices import fast_layout, resolve_device, resolve_precision, seed_everything
+from mnist_tui.train.events import Callback, EpochEnded
+from mnist_tui.train.loop import Trainer, evaluate
 
 
 @dataclass

@@ -10,12 +10,12 @@ import dataclasses
 import difflib
 import math
 import re
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
+from mnist_tui import fsutil
 from mnist_tui.errors import ConfigError
 from mnist_tui.presets import PRESETS
 
@@ -227,16 +227,15 @@ def validate(config: TrainConfig, known_models: list[str] | None = None) -> None
 def read_toml(path: Path) -> dict[str, Any]:
     """Parse a TOML file, turning every failure into a one-line ConfigError."""
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
-        # Windows editors (Notepad) start UTF-8 files with a byte-order mark TOML forbids.
-        return tomllib.loads(raw.removeprefix(b"\xef\xbb\xbf").decode("utf-8"))
+        return fsutil.read_toml(path)
     except FileNotFoundError:
         raise ConfigError(f"Config file {path} does not exist.") from None
     except IsADirectoryError:
         raise ConfigError(f"Config file {path} is a directory, not a TOML file.") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"Config file {path} is not valid TOML: {e}.") from None
+    except RecursionError:
+        raise ConfigError(f"Config file {path} nests tables or arrays too deeply.") from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"Config file {path} cannot be read: {e}.") from None
 

@@ -1,4 +1,4 @@
-"""Atomic file writes: a crash or kill never leaves a truncated file behind.
+"""Atomic file writes (a crash or kill never leaves a truncated file) and TOML reading.
 
 Every file is written to a temporary name in the same folder, flushed to disk, then
 moved over the target with `os.replace`, which is atomic on POSIX and Windows.
@@ -9,9 +9,10 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 
 @contextlib.contextmanager
@@ -61,3 +62,18 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
             tmp.unlink()
             removed.append(tmp)
     return removed
+
+
+#: What reading a TOML file can raise besides FileNotFoundError: callers turn these into
+#: one line. RecursionError: tomllib recurses per nesting level of arrays and tables.
+TOML_ERRORS = (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a UTF-8 TOML file, tolerating the byte-order mark Windows editors write.
+
+    The one TOML reader of the package: config files and run records alike.
+    """
+    with open(path, "rb") as f:
+        raw = f.read()
+    return tomllib.loads(raw.removeprefix(b"\xef\xbb\xbf").decode("utf-8"))

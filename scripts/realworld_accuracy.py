@@ -22,10 +22,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from realworld import CASES, write_case
 
-from mnist_tui.datasets import DATASETS, parse_idx, raw_dir
-from mnist_tui.imaging import PreparedDigit
-from mnist_tui.predict import classifier_from_run, predict, prepare_all
-from mnist_tui.runs import resolve_run
+from mnist_tui.data.files import parse_idx, raw_dir
+from mnist_tui.data.specs import DATASETS
+from mnist_tui.imaging.prepare import PreparedDigit
+from mnist_tui.predict.core import classifier_from_run, predict, prepare_all
+from mnist_tui.runs.folders import resolve_run
 
 
 def main() -> None:

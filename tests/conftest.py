@@ -66,7 +66,7 @@ def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
 def trained_run(tmp_path_factory: pytest.TempPathFactory, synthetic_root: Path) -> Path:
     """A short real training run on the synthetic data, shared by read-only tests."""
     from mnist_tui.config import TrainConfig
-    from mnist_tui.training import train
+    from mnist_tui.train.run import train
 
     runs = tmp_path_factory.mktemp("runs")
     # Every setting that shapes the model is pinned, so default changes (issue 8: bf16 where
@@ -87,7 +87,8 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory, synthetic_root: Path) 
 
 
 def real_mnist_present() -> bool:
-    from mnist_tui.datasets import DATASETS, is_installed
+    from mnist_tui.data.files import is_installed
+    from mnist_tui.data.specs import DATASETS
 
     return is_installed(REAL_DATA, DATASETS["mnist"])
 

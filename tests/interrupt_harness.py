@@ -18,8 +18,12 @@ import signal
 import sys
 from typing import Any
 
-from mnist_tui import checkpoints, cli, engine, runs, training
-from mnist_tui.events import BatchEnded, Callback
+from mnist_tui import cli
+from mnist_tui.models import checkpoints
+from mnist_tui.runs import folders as runs
+from mnist_tui.train import loop as engine
+from mnist_tui.train import run as training
+from mnist_tui.train.events import BatchEnded, Callback
 
 
 def main() -> None:

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from mnist_tui.datasets import DATASETS, encode_idx, install_files
+from mnist_tui.data.files import encode_idx, install_files
+from mnist_tui.data.specs import DATASETS
 
 
 def render_digit(digit: int, rng: np.random.Generator) -> np.ndarray:

@@ -1,21 +1,21 @@
 """issue 9: the BN CNN, batched augmentation, the weight EMA and the `best` preset."""
 
 import math
+import tomllib
 from pathlib import Path
 
 import pytest
-import tomllib
 import torch
 from conftest import run_cli
 from torch import nn
 
-from mnist_tui.augment import AffineAugment, gaussian_kernel
-from mnist_tui.checkpoints import STATE_FORMAT, load
 from mnist_tui.config import TrainConfig, resolve_config
-from mnist_tui.ema import ModelEMA, warmed_up_decay
+from mnist_tui.data.augment import AffineAugment, gaussian_kernel
 from mnist_tui.errors import ConfigError
-from mnist_tui.model_catalog import MODEL_SUMMARIES
-from mnist_tui.models import MODELS, build_model, count_parameters
+from mnist_tui.models.architectures import MODELS, build_model, count_parameters
+from mnist_tui.models.catalog import MODEL_SUMMARIES
+from mnist_tui.models.checkpoints import STATE_FORMAT, load
+from mnist_tui.models.ema import ModelEMA, warmed_up_decay
 from mnist_tui.presets import PRESETS
 
 # --- models ---------------------------------------------------------------------------------
@@ -373,9 +373,9 @@ def test_elastic_augmentation_from_a_config_file_trains_and_is_recorded(
 
 
 def test_ema_state_travels_through_last_pt_for_resume(synthetic_root):
-    from mnist_tui.data import load_data
-    from mnist_tui.engine import Trainer
-    from mnist_tui.events import CallbackList
+    from mnist_tui.data.tensors import load_data
+    from mnist_tui.train.events import CallbackList
+    from mnist_tui.train.loop import Trainer
 
     class Nowhere:
         def save_best(self, *args: object) -> None: ...

@@ -10,7 +10,7 @@ from mnist_tui.config import (
     validate,
 )
 from mnist_tui.errors import ConfigError
-from mnist_tui.runs import RunFolder
+from mnist_tui.runs.folders import RunFolder
 
 
 def test_defaults_are_the_benchmarked_recipe_and_the_notebook_is_a_preset():

@@ -10,16 +10,16 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+import tomllib
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import tomllib
 from conftest import MNIST_CMD, cli_env, run_cli
 from synthetic import write_synthetic_mnist
 
-from mnist_tui import checkpoints
-from mnist_tui.runs import list_runs
+from mnist_tui.models import checkpoints
+from mnist_tui.runs.folders import list_runs
 
 # A 600-image training file split 300/300: an epoch takes a fraction of a second and
 # writes checkpoint.pt, metrics.csv, summary.toml and last.pt, so random kills often land
@@ -133,7 +133,7 @@ def test_sigkill_at_random_moments_never_leaves_a_broken_file(small_root, tmp_pa
 def test_two_runs_created_in_the_same_second_get_different_folders(tmp_path):
     """Four processes race for the same `<time>-<label>` id at the same instant."""
     code = (
-        "import sys, datetime; from mnist_tui.runs import create_run; "
+        "import sys, datetime; from mnist_tui.runs.folders import create_run; "
         "now = datetime.datetime(2026, 11, 23, 10, 0, 0, tzinfo=datetime.timezone.utc); "
         "print(create_run(sys.argv[1], 'twin', now).path)"
     )
@@ -277,8 +277,8 @@ def test_read_only_runs_folder(small_root, tmp_path, capsys):
 
 
 def test_run_names_cannot_escape_the_runs_folder(tmp_path):
-    from mnist_tui.runs import create_run
+    from mnist_tui.runs.folders import create_run
 
-    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
     first = create_run(tmp_path, "a/../b", now)
     assert first.path.parent == tmp_path and first.id == "20260101-000000-a-..-b"

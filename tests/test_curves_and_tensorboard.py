@@ -9,8 +9,8 @@ import pytest
 from conftest import run_cli
 from PIL import Image
 
-from mnist_tui.plots import draw_curves
-from mnist_tui.runs import RunFolder
+from mnist_tui.runs.folders import RunFolder
+from mnist_tui.ui.plots import draw_curves
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -18,9 +18,9 @@ from training_events import (
     run_started,
 )
 
-from mnist_tui.dashboard import LiveDashboard
-from mnist_tui.dashboard_view import BEST_MARK, sparkline, visible_rows
-from mnist_tui.reporters import PlainReporter
+from mnist_tui.train.reporters.dashboard import LiveDashboard
+from mnist_tui.train.reporters.dashboard_view import BEST_MARK, sparkline, visible_rows
+from mnist_tui.train.reporters.plain import PlainReporter
 
 
 def plain_console(width: int, height: int = 30) -> tuple[Console, io.StringIO]:

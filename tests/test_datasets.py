@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_tui import datasets
-from mnist_tui.datasets import DATASETS, encode_idx, parse_idx
+from mnist_tui.data import files as datasets
+from mnist_tui.data.files import encode_idx, parse_idx
+from mnist_tui.data.specs import DATASETS, SPLIT_FILES
 from mnist_tui.errors import DataError
 
 
@@ -57,7 +58,7 @@ def _fake_spec(tmp_path: Path):
 
 
 def _names(spec):
-    return {k: spec.filenames[k] for k in datasets.SPLIT_FILES}
+    return {k: spec.filenames[k] for k in SPLIT_FILES}
 
 
 def test_import_from_gz_in_subfolder_of_tgz(tmp_path: Path):

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from conftest import run_cli
 
-from mnist_tui.ensemble import ensemble_report, score
-from mnist_tui.render import shared_mistakes
+from mnist_tui.evaluate.ensemble import ensemble_report, score
+from mnist_tui.ui.tables import shared_mistakes
 
 
 def test_ensemble_arithmetic_on_hand_made_probabilities():
@@ -61,7 +61,7 @@ def second_run(tmp_path_factory: pytest.TempPathFactory, synthetic_root: Path) -
     """Another short run, with a different seed (another split), in a folder of its own
     so that `latest` in the shared runs folder stays `trained_run`."""
     from mnist_tui.config import TrainConfig
-    from mnist_tui.training import train
+    from mnist_tui.train.run import train
 
     config = TrainConfig(
         epochs=1, val_size=3000, batch_size=32, lr=0.05, device="cpu", seed=7, name="second"

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
-import tomllib
 from conftest import run_cli
 
-from mnist_tui.evaluation import class_scores, classification_report, confusion_matrix
+from mnist_tui.evaluate.core import class_scores, classification_report, confusion_matrix
 
 # --- the arithmetic -----------------------------------------------------------------------
 

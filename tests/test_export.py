@@ -17,10 +17,12 @@ import torch
 from conftest import run_cli
 from PIL import Image
 
-from mnist_tui import checkpoints, roundtrip
 from mnist_tui.cli import main
-from mnist_tui.datasets import DATASETS, parse_idx, raw_dir
-from mnist_tui.export import BUNDLE_FILES, MANIFEST, normalise
+from mnist_tui.data.files import parse_idx, raw_dir
+from mnist_tui.data.specs import DATASETS
+from mnist_tui.export import roundtrip
+from mnist_tui.export.core import BUNDLE_FILES, MANIFEST, normalise
+from mnist_tui.models import checkpoints
 
 CHECK = ["--check-images", "200"]
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from mnist_tui.heatmap import (
+from mnist_tui.ui.heatmap import (
     DIVERGING_RAMP,
     GREY_RAMP,
     HALF_BLOCK,

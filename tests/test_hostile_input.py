@@ -20,9 +20,10 @@ import torch
 from conftest import run_cli
 from PIL import Image
 
-from mnist_tui import checkpoints
-from mnist_tui.datasets import DATASETS, encode_idx, raw_dir
+from mnist_tui.data.files import encode_idx, raw_dir
+from mnist_tui.data.specs import DATASETS
 from mnist_tui.errors import CheckpointError
+from mnist_tui.models import checkpoints
 
 
 def _one_error_line(code: int, err: str, needle: str) -> str:
@@ -285,7 +286,7 @@ def test_garbage_manifest_falls_back_to_the_published_checksums(data_copy, tmp_p
 
 
 def test_labels_out_of_range_pass_no_checksum_but_are_refused(data_copy, tmp_path, capsys):
-    from mnist_tui.datasets import install_files
+    from mnist_tui.data.files import install_files
 
     folder = raw_dir(data_copy, DATASETS["mnist"])
     contents = {

@@ -9,8 +9,8 @@ import pytest
 from conftest import REAL_DATA, requires_real_mnist
 from PIL import Image, ImageDraw
 
-from mnist_tui import imaging
 from mnist_tui.errors import ImageError
+from mnist_tui.imaging import prepare as imaging
 
 
 def stroke_digit(size: int = 28) -> np.ndarray:
@@ -114,7 +114,8 @@ def test_place_by_centre_of_mass_centres_the_mass() -> None:
 @requires_real_mnist
 def test_real_mnist_digits_are_a_fixed_point() -> None:
     """MNIST's own digits (box-fitted to 20, centred by mass) come out as they went in."""
-    from mnist_tui.datasets import DATASETS, parse_idx, raw_dir
+    from mnist_tui.data.files import parse_idx, raw_dir
+    from mnist_tui.data.specs import DATASETS
 
     folder = raw_dir(REAL_DATA, DATASETS["mnist"])
     digits = parse_idx((folder / "t10k-images-idx3-ubyte").read_bytes())[:200]

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from mnist_tui import imaging
 from mnist_tui.errors import ImageError
+from mnist_tui.imaging import prepare as imaging
 
 FUZZ = settings(
     max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

@@ -15,11 +15,11 @@ from rich.console import Console
 from torch import nn
 from torch.nn import functional as F
 
-from mnist_tui import probe
-from mnist_tui.heatmap import HALF_BLOCK
-from mnist_tui.inspect_view import kernel_view
-from mnist_tui.inspecting import InspectRequest, load_model
-from mnist_tui.models import SimpleCNN, build_model, count_parameters
+from mnist_tui.inspect import probe
+from mnist_tui.inspect.core import InspectRequest, load_model
+from mnist_tui.inspect.view import kernel_view
+from mnist_tui.models.architectures import SimpleCNN, build_model, count_parameters
+from mnist_tui.ui.heatmap import HALF_BLOCK
 
 # --- kernels: selection against hand-made weights --------------------------------------
 
@@ -261,8 +261,8 @@ def image_of_a_one(path: Path) -> Path:
 
 
 def test_feature_maps_for_an_image_match_predict(trained_run: Path, tmp_path: Path, capsys) -> None:
-    from mnist_tui import predict as predicting
-    from mnist_tui.runs import RunFolder
+    from mnist_tui.predict import core as predicting
+    from mnist_tui.runs.folders import RunFolder
 
     image = image_of_a_one(tmp_path / "one.png")
     runs = ["--runs-dir", trained_run.parent]
@@ -282,7 +282,7 @@ def test_feature_maps_for_an_image_match_predict(trained_run: Path, tmp_path: Pa
     assert all(("#" in b) == (sign == "+") for b, sign in zip(bars, signs, strict=True))
     # Same preprocessing as `mnist predict`: the same probabilities.
     inspected = load_model(InspectRequest(runs_dir=trained_run.parent))
-    from mnist_tui.imaging import prepare_digit
+    from mnist_tui.imaging.prepare import prepare_digit
 
     digit = prepare_digit(image)
     acts = probe.feature_maps(
@@ -346,7 +346,7 @@ def test_run_without_checkpoint_is_explained(tmp_path: Path, capsys) -> None:
 def test_unknown_layer_answers_with_layers_of_the_kind_asked_for() -> None:
     # `conv1` (the README's example) asked of the `best` preset's model, whose
     # convolutions are features.N.0: those come first, and the list stays short.
-    from mnist_tui.models import build_model
+    from mnist_tui.models.architectures import build_model
 
     with pytest.raises(probe.LayerError) as info:
         probe.find_layer(build_model("bn_cnn_wide"), "conv1")

@@ -15,15 +15,16 @@ import os
 import signal
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
-import tomllib
 import torch
 from conftest import MNIST_CMD, cli_env, run_cli
 
-from mnist_tui import checkpoints, training
 from mnist_tui.config import TrainConfig, resolve_config
+from mnist_tui.models import checkpoints
+from mnist_tui.train import run as training
 
 HARNESS = Path(__file__).with_name("interrupt_harness.py")
 # Adam + one-cycle: optimizer moments and the schedule's position must survive a resume.

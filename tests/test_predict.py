@@ -12,9 +12,10 @@ import torch
 from conftest import MNIST_CMD, cli_env, run_cli
 from PIL import Image
 
-from mnist_tui.datasets import DATASETS, parse_idx, raw_dir
-from mnist_tui.imaging import prepare_digit
-from mnist_tui.predict import Classifier, predict, prepare_all
+from mnist_tui.data.files import parse_idx, raw_dir
+from mnist_tui.data.specs import DATASETS
+from mnist_tui.imaging.prepare import prepare_digit
+from mnist_tui.predict.core import Classifier, predict, prepare_all
 
 
 def test_digits(root: Path, count: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,6 +1,7 @@
 """On the real MNIST files (present after `make data`; CI fetches them first)."""
 
 import tomllib
+
 from conftest import REAL_DATA, requires_real_mnist, run_cli
 
 

@@ -17,10 +17,11 @@ import pytest
 from conftest import REAL_DATA, requires_real_mnist, run_cli
 from realworld import CASES, write_case
 
-from mnist_tui.datasets import DATASETS, parse_idx, raw_dir
-from mnist_tui.imaging import PreparedDigit
-from mnist_tui.predict import classifier_from_run, predict, prepare_all
-from mnist_tui.runs import RunFolder
+from mnist_tui.data.files import parse_idx, raw_dir
+from mnist_tui.data.specs import DATASETS
+from mnist_tui.imaging.prepare import PreparedDigit
+from mnist_tui.predict.core import classifier_from_run, predict, prepare_all
+from mnist_tui.runs.folders import RunFolder
 
 #: Allowed drop (in accuracy) from the dataset's own images to the real-world files.
 TOLERANCE = 0.02
@@ -59,8 +60,8 @@ def real_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     small only to keep training's final evaluation cheap.
     """
     from mnist_tui.config import TrainConfig
-    from mnist_tui.datasets import encode_idx, install_files
-    from mnist_tui.training import train
+    from mnist_tui.data.files import encode_idx, install_files
+    from mnist_tui.train.run import train
 
     folder = raw_dir(REAL_DATA, DATASETS["mnist"])
     names = DATASETS["mnist"].filenames

@@ -1,14 +1,15 @@
 """The speed levers that became defaults: bf16 autocast where native, channels_last."""
 
 import tomllib
+
 import torch
 from conftest import run_cli
 
 from mnist_tui.config import TrainConfig, resolve_config
-from mnist_tui.devices import cpu_supports_bf16, fast_layout, resolve_precision
-from mnist_tui.engine import build_optimizer, build_scheduler
-from mnist_tui.models import build_model, count_parameters
+from mnist_tui.models.architectures import build_model, count_parameters
 from mnist_tui.presets import PRESETS
+from mnist_tui.train.devices import cpu_supports_bf16, fast_layout, resolve_precision
+from mnist_tui.train.loop import build_optimizer, build_scheduler
 
 
 def test_auto_precision_uses_bf16_only_on_cpus_with_native_bf16():

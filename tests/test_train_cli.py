@@ -3,15 +3,16 @@
 import csv
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
-import tomllib
 import torch
 from conftest import MNIST_CMD, cli_env, run_cli
 
-from mnist_tui.checkpoints import model_from_checkpoint
-from mnist_tui.datasets import DATASETS, parse_idx, raw_dir
-from mnist_tui.runs import METRICS_COLUMNS
+from mnist_tui.data.files import parse_idx, raw_dir
+from mnist_tui.data.specs import DATASETS
+from mnist_tui.models.checkpoints import model_from_checkpoint
+from mnist_tui.runs.folders import METRICS_COLUMNS
 
 FAST = [
     "--epochs",

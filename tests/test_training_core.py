@@ -3,9 +3,9 @@
 import torch
 from torch import nn
 
-from mnist_tui.data import Split, batches, normalise, split_indices
-from mnist_tui.engine import evaluate
-from mnist_tui.models import build_model, count_parameters
+from mnist_tui.data.tensors import Split, batches, normalise, split_indices
+from mnist_tui.models.architectures import build_model, count_parameters
+from mnist_tui.train.loop import evaluate
 
 
 def test_simple_cnn_shapes_and_parameters():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mnist_tui.events import (
+from mnist_tui.train.events import (
     BatchEnded,
     EpochEnded,
     EpochStarted,

@@ -1,0 +1,75 @@
+"""`mnist predict`: which digit is this?"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mnist_tui.cli.app import (
+    RunsDir,
+    app,
+    output_console,
+    stderr_line,
+)
+from mnist_tui.errors import MnistError
+
+
+@app.command()
+def predict(
+    images: Annotated[
+        list[str], typer.Argument(help="Image files, folders or globs (PNG, JPEG, BMP, ...).")
+    ],
+    run: Annotated[
+        str | None, typer.Option(help="Run whose checkpoint predicts (id, prefix, path, latest).")
+    ] = None,
+    top_k: Annotated[int, typer.Option("--top-k", help="How many classes to show.")] = 3,
+    invert: Annotated[
+        bool | None,
+        typer.Option(
+            "--invert/--no-invert",
+            help="Force the polarity: --invert for dark ink on light paper. Default: judged "
+            "from each image.",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            "--model",
+            help="An exported model instead of a run: an `mnist export` folder, a TorchScript "
+            ".pt file or an .onnx file.",
+        ),
+    ] = None,
+    runs_dir: RunsDir = Path("runs"),
+) -> None:
+    """Which digit is this? Preprocesses each image the MNIST way and shows what the model saw."""
+    from mnist_tui.predict import core as predicting
+    from mnist_tui.runs.folders import resolve_run
+
+    if model is not None and run is not None:
+        raise MnistError("Give --run or --model, not both.")
+    if model is not None:
+        from mnist_tui.predict.exported import classifier_from_export
+
+        classifier = classifier_from_export(model)
+    else:
+        classifier = predicting.classifier_from_run(resolve_run(run, runs_dir))
+    top_k = predicting.check_top_k(top_k, len(classifier.classes))
+    paths, failures = predicting.expand_inputs(images)
+    prepared, bad_images = predicting.prepare_all(paths, invert)
+    failures += bad_images
+    for failure in failures:
+        stderr_line(failure.message)
+    results = predicting.predict(classifier, prepared, top_k)
+    if as_json:
+        import json
+
+        print(json.dumps([r.to_json() for r in results], indent=2))
+    elif results:
+        from mnist_tui.predict.view import predictions_view
+
+        output_console().print(predictions_view(results))
+    if failures:
+        raise typer.Exit(1)

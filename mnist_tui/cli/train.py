@@ -1,0 +1,161 @@
+"""`mnist train`: options, signals, reporters; the work is in mnist_tui.train."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mnist_tui.cli.app import (
+    DataRoot,
+    Plain,
+    RunsDir,
+    app,
+    data_root_for,
+    is_interactive,
+)
+from mnist_tui.config import FIELDS, help_for, resolve_config
+from mnist_tui.errors import MnistError
+from mnist_tui.models.catalog import models_help
+from mnist_tui.presets import preset_help
+
+
+class StopFlag:
+    """Turns SIGINT/SIGTERM into a request the loop honours after the current step."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self.repeated = False
+
+    def __call__(self) -> bool:
+        return self.signal is not None
+
+    def handle(self, signum: int, _frame: Any) -> None:
+        if self.signal is None:
+            self.signal = signum
+            self._say("\nStopping after the current step; saving... (the run can be resumed)")
+        elif not self.repeated:
+            # A second signal while saving is ignored: stopping halfway would gain nothing,
+            # and every file is replaced atomically anyway. Said once, so it is not a hang.
+            self.repeated = True
+            self._say("Still saving; the run stops in a moment.")
+
+    @staticmethod
+    def _say(line: str) -> None:
+        # The handler may interrupt a write to stderr; a message is not worth a crash.
+        with contextlib.suppress(RuntimeError, OSError):
+            print(line, file=sys.stderr, flush=True)
+
+    def install(self) -> None:
+        signal.signal(signal.SIGINT, self.handle)
+        signal.signal(signal.SIGTERM, self.handle)
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + (self.signal or signal.SIGINT)
+
+
+@contextlib.contextmanager
+def train_reporters(plain: bool, tensorboard: bool) -> Iterator[list[Any]]:
+    """The live dashboard on a terminal, plain lines otherwise; TensorBoard if asked."""
+    from mnist_tui.train.reporters.plain import PlainReporter
+
+    reporters: list[Any] = []
+    if tensorboard:
+        from mnist_tui.train.reporters.tensorboard import TensorBoardReporter
+
+        reporters.append(TensorBoardReporter.checked())  # fails before any work starts
+    if plain or not is_interactive():
+        yield [*reporters, PlainReporter()]
+        return
+    from mnist_tui.train.reporters.dashboard import LiveDashboard
+
+    with LiveDashboard() as dashboard:
+        yield [*reporters, dashboard]
+
+
+@app.command()
+def train(
+    model: Annotated[
+        str | None, typer.Option(help=help_for("model", f"Models: {models_help()}."))
+    ] = None,
+    dataset: Annotated[str | None, typer.Option(help=help_for("dataset"))] = None,
+    epochs: Annotated[int | None, typer.Option(help=help_for("epochs"))] = None,
+    batch_size: Annotated[int | None, typer.Option(help=help_for("batch_size"))] = None,
+    lr: Annotated[float | None, typer.Option(help=help_for("lr"))] = None,
+    momentum: Annotated[float | None, typer.Option(help=help_for("momentum"))] = None,
+    beta2: Annotated[float | None, typer.Option(help=help_for("beta2"))] = None,
+    weight_decay: Annotated[float | None, typer.Option(help=help_for("weight_decay"))] = None,
+    optimizer: Annotated[str | None, typer.Option(help=help_for("optimizer"))] = None,
+    scheduler: Annotated[str | None, typer.Option(help=help_for("scheduler"))] = None,
+    patience: Annotated[int | None, typer.Option(help=help_for("patience"))] = None,
+    val_size: Annotated[int | None, typer.Option(help=help_for("val_size"))] = None,
+    label_smoothing: Annotated[float | None, typer.Option(help=help_for("label_smoothing"))] = None,
+    augment: Annotated[bool | None, typer.Option(help=help_for("augment"))] = None,
+    seed: Annotated[int | None, typer.Option(help=help_for("seed"))] = None,
+    deterministic: Annotated[bool | None, typer.Option(help=help_for("deterministic"))] = None,
+    device: Annotated[str | None, typer.Option(help=help_for("device"))] = None,
+    precision: Annotated[str | None, typer.Option(help=help_for("precision"))] = None,
+    name: Annotated[str | None, typer.Option(help=help_for("name"))] = None,
+    ema: Annotated[float | None, typer.Option(metavar="DECAY", help=help_for("ema"))] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            help="Named recipe, expanded into config.toml; a --config file and options "
+            f"given here override its settings. {preset_help()}"
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="TOML file of settings (e.g. a run's config.toml)."),
+    ] = None,
+    resume: Annotated[
+        str | None, typer.Option(help="Continue an interrupted run (id, prefix, path, latest).")
+    ] = None,
+    ctx: typer.Context = None,  # type: ignore[assignment]  # Typer fills it in
+    runs_dir: RunsDir = Path("runs"),
+    data_root: DataRoot = Path("data"),
+    plain: Plain = False,
+    tensorboard: Annotated[
+        bool,
+        typer.Option(
+            "--tensorboard",
+            help="Also write loss/accuracy/lr scalars per epoch to runs/<id>/tensorboard/ "
+            "(needs the tensorboard extra).",
+        ),
+    ] = False,
+) -> None:
+    """Train a model behind the live dashboard; every run gets its own folder under runs/."""
+    given = {k: v for k, v in locals().items() if v is not None}
+    overrides = {k: given[k] for k in FIELDS if k in given}
+    # Checked before anything heavy is imported: a typo costs no waiting.
+    resolved = resolve_config(config, overrides)
+    from mnist_tui.runs.folders import resolve_run
+    from mnist_tui.train import run as training
+
+    resume_run = None
+    if resume is not None:
+        if config is not None:
+            raise MnistError("--resume continues a run with its own config: drop --config.")
+        resume_run = resolve_run(resume, runs_dir)
+        resolved = training.resume_config(resume_run, overrides)
+        data_root = data_root_for(ctx, data_root, resume_run)
+
+    stop = StopFlag()
+    stop.install()
+    with train_reporters(plain, tensorboard) as reporters:
+        outcome = training.train(
+            resolved,
+            data_root=data_root,
+            runs_dir=runs_dir,
+            reporters=reporters,
+            should_stop=stop,
+            resume=resume_run,
+        )
+    if outcome.ended.status == "interrupted":
+        raise typer.Exit(stop.exit_code)

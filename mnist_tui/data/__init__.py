@@ -1,0 +1,1 @@
+"""Dataset files (IDX, checksums, download, --from) -> tensors -> batches; augmentation."""

@@ -1,0 +1,1 @@
+"""`mnist export`: writing and checking the formats other programs load."""

@@ -1,0 +1,1 @@
+"""Any image file -> the 28x28 input(s) MNIST would have made of it. numpy, Pillow, scikit-image."""

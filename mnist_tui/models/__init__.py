@@ -1,0 +1,1 @@
+"""Architectures, the torch-free catalogue for --help, EMA, checkpoints."""

@@ -1,0 +1,182 @@
+"""`mnist predict`: image paths in, plain prediction records out.
+
+The model is any `Classifier`: a callable taking an (N, 1, 28, 28) float32 tensor
+(normalised with the classifier's mean/std) and returning (N, classes) logits, plus the
+class names and the normalisation. `classifier_from_run` builds one from a run's
+checkpoint on the CPU; other loaders (exported models) return the same type.
+
+Each image is prepared on its own (imaging.prepare_digit); a file that fails becomes a
+`Failure` carrying its one-line message while the others are still predicted.
+"""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mnist_tui.errors import ConfigError, ImageError, MnistError
+from mnist_tui.imaging.prepare import PreparedDigit, prepare_digit
+from mnist_tui.models import checkpoints
+from mnist_tui.runs.folders import RunFolder
+
+#: File endings `predict DIR` picks up (files given by name are tried whatever their name).
+IMAGE_SUFFIXES = frozenset(
+    {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
+)
+BATCH = 256  # images per forward pass: bounded memory for directories of thousands
+
+
+@dataclass(frozen=True)
+class Classifier:
+    """Anything that maps normalised (N, 1, 28, 28) inputs to (N, classes) logits."""
+
+    forward: Callable[[torch.Tensor], torch.Tensor]
+    classes: list[str]
+    mean: float
+    std: float
+    source: str  # shown to the user: where the model came from
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One image's answer, as plain data (render and JSON take it as is)."""
+
+    path: str
+    index: int  # class index of the top prediction
+    label: str  # its class name ("7" for MNIST)
+    probability: float
+    top_k: list[tuple[str, float]]  # (label, probability), most likely first
+    pixels: list[list[float]] = field(repr=False)  # 28x28 input as the model saw it, 0..1
+    inverted: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        digit: int | str = int(self.label) if self.label.isdigit() else self.label
+        return {
+            "path": self.path,
+            "digit": digit,
+            "probability": self.probability,
+            "top_k": [{"digit": _json_label(label), "probability": p} for label, p in self.top_k],
+            "inverted": self.inverted,
+        }
+
+
+def _json_label(label: str) -> int | str:
+    return int(label) if label.isdigit() else label
+
+
+@dataclass(frozen=True)
+class Failure:
+    path: str
+    message: str
+
+
+def classifier_from_run(run: RunFolder) -> Classifier:
+    """The run's best checkpoint as a Classifier on the CPU (whatever device trained it)."""
+    model, checkpoint = checkpoints.load_model(run.checkpoint)
+
+    def forward(inputs: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return model(inputs)
+
+    return Classifier(
+        forward=forward,
+        classes=[str(c) for c in checkpoint["classes"]],
+        mean=float(checkpoint["mean"]),
+        std=float(checkpoint["std"]),
+        source=str(run.checkpoint),
+    )
+
+
+def expand_inputs(arguments: Iterable[str]) -> tuple[list[Path], list[Failure]]:
+    """Files, folders (their image files, sorted) and globs -> image paths, in order.
+
+    An argument that names nothing becomes a Failure; duplicates are dropped.
+    """
+    paths: list[Path] = []
+    failures: list[Failure] = []
+    for argument in arguments:
+        candidate = Path(argument)
+        if candidate.is_dir():
+            found = sorted(
+                p for p in candidate.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+            )
+            if not found:
+                failures.append(Failure(argument, f"{argument}: no image files in this folder."))
+            paths.extend(found)
+        elif candidate.exists():
+            paths.append(candidate)
+        elif glob.has_magic(argument):
+            matches = sorted(Path(p) for p in glob.glob(argument) if Path(p).is_file())
+            if not matches:
+                failures.append(Failure(argument, f"{argument}: no files match this pattern."))
+            paths.extend(matches)
+        else:
+            failures.append(Failure(argument, f"{argument}: no such file. Check the path."))
+    unique = list(dict.fromkeys(paths))
+    return unique, failures
+
+
+def prepare_all(
+    paths: list[Path], invert: bool | None
+) -> tuple[list[tuple[Path, PreparedDigit]], list[Failure]]:
+    """Prepare each image; a bad one becomes a Failure instead of stopping the rest."""
+    prepared = []
+    failures = []
+    for path in paths:
+        try:
+            prepared.append((path, prepare_digit(path, invert=invert)))
+        except ImageError as e:
+            failures.append(Failure(str(path), str(e)))
+    return prepared, failures
+
+
+def probabilities(classifier: Classifier, digits: list[PreparedDigit]) -> np.ndarray:
+    """Softmax over the classifier's logits for each digit: (N, classes) float64."""
+    rows = []
+    for start in range(0, len(digits), BATCH):
+        chunk = digits[start : start + BATCH]
+        batch = np.stack([d.normalized(classifier.mean, classifier.std) for d in chunk])
+        logits = classifier.forward(torch.from_numpy(batch))
+        logits = torch.as_tensor(logits).detach().to("cpu", torch.float64)
+        if logits.ndim != 2 or logits.shape != (len(chunk), len(classifier.classes)):
+            raise MnistError(
+                f"{classifier.source} returned outputs of shape {tuple(logits.shape)}; "
+                f"expected ({len(chunk)}, {len(classifier.classes)})."
+            )
+        rows.append(logits.softmax(1).numpy())
+    return np.concatenate(rows) if rows else np.zeros((0, len(classifier.classes)))
+
+
+def predict(
+    classifier: Classifier, prepared: list[tuple[Path, PreparedDigit]], top_k: int
+) -> list[Prediction]:
+    """Predictions for prepared digits, in input order."""
+    probs = probabilities(classifier, [digit for _, digit in prepared])
+    results = []
+    for (path, digit), row in zip(prepared, probs, strict=True):
+        order = np.argsort(-row, kind="stable")[:top_k]
+        best = int(order[0])
+        results.append(
+            Prediction(
+                path=str(path),
+                index=best,
+                label=classifier.classes[best],
+                probability=float(row[best]),
+                top_k=[(classifier.classes[int(i)], float(row[i])) for i in order],
+                pixels=digit.pixels.tolist(),
+                inverted=digit.inverted,
+            )
+        )
+    return results
+
+
+def check_top_k(top_k: int, classes: int) -> int:
+    if not 1 <= top_k <= classes:
+        raise ConfigError(f"--top-k {top_k}: give a number from 1 to {classes}.")
+    return top_k

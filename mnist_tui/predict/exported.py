@@ -1,0 +1,139 @@
+"""Exported models back into the tool: `mnist predict --model DIR_OR_FILE`.
+
+Accepts what `mnist export` writes: a bundle folder (model.pt, else model.onnx), a
+TorchScript file or an ONNX file, and returns a `predict.Classifier`. Labels and
+normalisation come from labels.json/preprocess.json beside the model, else from the
+copies embedded in the file itself (TorchScript extra files, ONNX metadata), else MNIST's.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mnist_tui.errors import ExportError, brief
+from mnist_tui.imaging.prepare import MNIST_MEAN, MNIST_STD
+from mnist_tui.predict.core import Classifier
+
+METADATA_FILES = ("labels.json", "preprocess.json")
+WHAT_TO_GIVE = "give an `mnist export` folder, a TorchScript .pt file or an .onnx file"
+
+
+def classifier_from_export(path: Path) -> Classifier:
+    """A Classifier for a bundle folder, a TorchScript file or an ONNX file."""
+    path = Path(path)
+    if not path.exists():
+        raise ExportError(f"--model {path}: no such file or folder; {WHAT_TO_GIVE}.")
+    if path.is_dir():
+        model_file = next(
+            (path / n for n in ("model.pt", "model.onnx") if (path / n).is_file()), None
+        )
+        if model_file is None:
+            raise ExportError(
+                f"--model {path}: the folder has no model.pt or model.onnx; {WHAT_TO_GIVE}."
+            )
+        path = model_file
+    if path.suffix.lower() == ".onnx":
+        forward, embedded = load_onnx(path)
+    else:
+        forward, embedded = load_torchscript(path)
+    documents = {**embedded, **beside(path)}  # files next to the model win: they are visible
+    classes, mean, std = read_metadata(documents, source=str(path))
+    return Classifier(forward=forward, classes=classes, mean=mean, std=std, source=str(path))
+
+
+def beside(model_file: Path) -> dict[str, str]:
+    """labels.json / preprocess.json next to the model file (a bundle), when present."""
+    found = {}
+    for name in METADATA_FILES:
+        candidate = model_file.parent / name
+        if candidate.is_file():
+            try:
+                found[name] = candidate.read_text()
+            except (OSError, UnicodeDecodeError) as e:
+                raise ExportError(f"{candidate} cannot be read ({e}).") from None
+    return found
+
+
+def read_metadata(documents: dict[str, str], source: str) -> tuple[list[str], float, float]:
+    """(classes, mean, std) from labels.json / preprocess.json texts; MNIST's when absent."""
+    classes = [str(d) for d in range(10)]
+    mean, std = MNIST_MEAN, MNIST_STD
+    try:
+        if "labels.json" in documents:
+            labels = json.loads(documents["labels.json"])
+            classes = [str(labels[str(i)]) for i in range(len(labels))]
+        if "preprocess.json" in documents:
+            normalize = json.loads(documents["preprocess.json"])["normalize"]
+            mean, std = float(normalize["mean"]), float(normalize["std"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise ExportError(
+            f"{source}: its labels.json or preprocess.json is damaged ({type(e).__name__}: {e}); "
+            "export the run again."
+        ) from None
+    if not classes or not std > 0:
+        raise ExportError(f"{source}: its labels.json or preprocess.json is damaged.")
+    return classes, mean, std
+
+
+def load_torchscript(path: Path) -> tuple[Callable[[torch.Tensor], torch.Tensor], dict[str, str]]:
+    extra = dict.fromkeys(METADATA_FILES, "")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # torch.jit: deprecated, supported
+            module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra).eval()
+    except (RuntimeError, ValueError, OSError) as e:
+        raise ExportError(
+            f"--model {path} is not a TorchScript model ({brief(e)}); {WHAT_TO_GIVE} "
+            "(a run's checkpoint.pt goes with --run)."
+        ) from None
+
+    def forward(inputs: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return module(inputs)
+
+    embedded = {name: _text(value) for name, value in extra.items() if value}
+    return forward, embedded
+
+
+def load_onnx(path: Path) -> tuple[Callable[[torch.Tensor], torch.Tensor], dict[str, str]]:
+    try:
+        import onnxruntime
+    except ImportError:
+        raise ExportError(
+            "Running an ONNX model needs onnxruntime: pip install 'mnist-tui[onnx]'."
+        ) from None
+    try:
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own classes (InvalidProtobuf, Fail, ...)
+        raise ExportError(f"--model {path} is not a usable ONNX model ({brief(e)}).") from None
+    model_input = session.get_inputs()[0]
+    fixed_batch = model_input.shape[0] if isinstance(model_input.shape[0], int) else None
+
+    def run(inputs: np.ndarray) -> np.ndarray:
+        return session.run(None, {model_input.name: inputs})[0]
+
+    def forward(inputs: torch.Tensor) -> torch.Tensor:
+        array = inputs.detach().cpu().numpy().astype(np.float32)
+        if fixed_batch is None:
+            return torch.from_numpy(run(array))
+        # Models exported with a fixed batch (not ours) get exactly that many, zero-padded.
+        chunks = []
+        for start in range(0, len(array), fixed_batch):
+            chunk = array[start : start + fixed_batch]
+            padding = np.zeros((fixed_batch - len(chunk), *chunk.shape[1:]), np.float32)
+            chunks.append(run(np.concatenate([chunk, padding]))[: len(chunk)])
+        return torch.from_numpy(np.concatenate(chunks))
+
+    metadata: dict[str, Any] = session.get_modelmeta().custom_metadata_map
+    return forward, {name: metadata[name] for name in METADATA_FILES if name in metadata}
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value

@@ -1,0 +1,1 @@
+"""Run folders: ids, config/summary/metrics records, listing, `latest`. Standard library only."""

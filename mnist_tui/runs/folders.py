@@ -1,0 +1,330 @@
+"""Run folders: ids, config.toml, metrics.csv, summary.toml, listing and `latest`.
+
+Standard library only: `mnist runs` lists runs without importing torch. Checkpoint
+files are handled by `checkpoints.py`.
+"""
+
+from __future__ import annotations
+
+import csv
+import errno
+import io
+import os
+import re
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from mnist_tui.errors import RunError, RunWriteError
+from mnist_tui.fsutil import TOML_ERRORS, atomic_write_bytes, read_toml
+
+METRICS_COLUMNS = (
+    "epoch",
+    "train_loss",
+    "train_acc",
+    "val_loss",
+    "val_acc",
+    "lr",
+    "seconds",
+    "samples_per_s",
+)
+FINISHED = ("completed", "early_stopped")
+
+
+def default_runs_dir() -> Path:
+    return Path(os.environ.get("MNIST_RUNS_DIR") or "runs")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """One run's folder and the names of the files in it."""
+
+    path: Path
+
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    @property
+    def config(self) -> Path:
+        return self.path / "config.toml"
+
+    @property
+    def metrics(self) -> Path:
+        return self.path / "metrics.csv"
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.path / "checkpoint.pt"
+
+    @property
+    def last(self) -> Path:
+        return self.path / "last.pt"
+
+    @property
+    def summary(self) -> Path:
+        return self.path / "summary.toml"
+
+    @property
+    def curves(self) -> Path:
+        return self.path / "curves.png"
+
+    def write_toml(self, path: Path, document: dict[str, Any]) -> None:
+        self.write_file(path, tomli_w.dumps(_drop_none(document)).encode())
+
+    def write_file(self, path: Path, data: bytes) -> None:
+        """Atomically write one file of this run; a failure is one RunWriteError line."""
+        try:
+            atomic_write_bytes(path, data)
+        except OSError as e:
+            raise write_error(e, self) from None
+
+    def read_summary(self) -> dict[str, Any]:
+        return _read_toml(self.summary)
+
+    def read_config(self) -> dict[str, Any]:
+        return _read_toml(self.config)
+
+    def lacks_checkpoint(self) -> bool:
+        """No checkpoint.pt entry at all: the run finished no epoch yet.
+
+        A folder or a broken link there is damage, which loading the checkpoint reports.
+        """
+        return not os.path.lexists(self.checkpoint)
+
+    def recorded_data_root(self) -> Path | None:
+        """The data folder the run was trained from (config.toml), if recorded and present."""
+        try:
+            data = self.read_config().get("data")
+        except RunError:  # no or a damaged config.toml: the caller's default stands
+            return None
+        root = data.get("root") if isinstance(data, dict) else None
+        return Path(root) if isinstance(root, str) and Path(root).is_dir() else None
+
+    def read_metrics(self) -> list[dict[str, float]]:
+        """metrics.csv as a list of rows with numeric values; [] when absent."""
+        if not self.metrics.is_file():
+            return []
+        rows = []
+        with open(self.metrics, newline="") as f:
+            for row in csv.DictReader(f):
+                try:
+                    rows.append({k: float(v) for k, v in row.items()})
+                except (TypeError, ValueError) as e:
+                    raise RunError(f"{self.metrics} has a malformed row: {e}.") from None
+        return rows
+
+    def write_metrics(self, rows: list[dict[str, float | int]]) -> None:
+        """Rewrite metrics.csv whole, atomically: header once, one row per epoch."""
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=METRICS_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _csv_value(row[k]) for k in METRICS_COLUMNS})
+        self.write_file(self.metrics, buffer.getvalue().encode())
+
+
+def resume_command(run: RunFolder) -> str:
+    """The command that resumes `run`: its id where the default runs folder finds it."""
+    try:
+        by_id = run.path.parent.resolve() == default_runs_dir().resolve()
+    except OSError:
+        by_id = False
+    return f"mnist train --resume {run.id if by_id else run.path}"
+
+
+def write_error(error: OSError, run: RunFolder) -> RunWriteError:
+    """What a failed write into a run folder means for the user, and what to do."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        what, fix = f"The disk filled up while saving into {run.path}", "Free some space"
+    elif error.errno == errno.EFBIG:
+        what = f"A file in {run.path} hit the file size limit (ulimit -f) while saving"
+        fix = "Raise the limit"
+    else:
+        what = f"Could not write into {run.path} ({error.strerror or error})"
+        fix = "Fix that"
+    if run.last.is_file():
+        then = f"then resume with `{resume_command(run)}`"
+    else:
+        then = f"then start again with `mnist train --config {run.config}`"
+    return RunWriteError(f"{what}; the files written before are intact. {fix}, {then}.")
+
+
+def _csv_value(value: float | int) -> str:
+    return str(int(value)) if isinstance(value, int) else f"{value:.6g}"
+
+
+def _drop_none(document: dict[str, Any]) -> dict[str, Any]:
+    """TOML has no null: leave out keys whose value is None, recursively."""
+    return {
+        k: _drop_none(v) if isinstance(v, dict) else v for k, v in document.items() if v is not None
+    }
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return read_toml(path)
+    except FileNotFoundError:
+        raise RunError(f"{path} is missing: the run folder is incomplete.") from None
+    except RecursionError:
+        raise RunError(f"{path} is damaged (tables or arrays nested too deeply).") from None
+    except TOML_ERRORS as e:
+        raise RunError(f"{path} is damaged ({e}).") from None
+
+
+_LABEL_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def create_run(runs_dir: Path, label: str, now: datetime | None = None) -> RunFolder:
+    """A new, empty run folder `<UTC time>-<label>`; a suffix keeps ids unique.
+
+    `mkdir` without exist_ok is the lock: two runs started in the same second race for
+    the name and the loser takes the next suffix, so a folder is never reused.
+    """
+    runs_dir = Path(runs_dir)
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RunError(f"Cannot create the runs folder {runs_dir}: {e.strerror or e}.") from None
+    if not os.access(runs_dir, os.W_OK):
+        raise RunError(f"The runs folder {runs_dir} is not writable: use --runs-dir.")
+    stamp = (now or utc_now()).strftime("%Y%m%d-%H%M%S")
+    label = _LABEL_UNSAFE.sub("-", label).strip("-") or "run"
+    base = f"{stamp}-{label}"
+    for attempt in range(1, 1000):
+        path = runs_dir / (base if attempt == 1 else f"{base}-{attempt}")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise RunError(f"Cannot create {path}: {e.strerror or e}.") from None
+        return RunFolder(path)
+    raise RunError(f"Too many runs named {base} in {runs_dir}.")
+
+
+def _run_folders(runs_dir: Path) -> list[Path]:
+    if not runs_dir.is_dir():
+        return []
+    return sorted(
+        (p for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")),
+        key=lambda p: p.name,
+    )
+
+
+def resolve_run(spec: str | None, runs_dir: Path) -> RunFolder:
+    """A run from an id, a unique id prefix, a folder path or `latest` (the default)."""
+    runs_dir = Path(runs_dir)
+    if spec is None:
+        spec = "latest"
+    if not spec.strip():  # `--run ""` from a script whose variable was empty
+        raise RunError("The run is an empty name: give a run id, a prefix, a folder or `latest`.")
+    candidate = Path(spec)
+    if (candidate / "config.toml").is_file() or (candidate / "checkpoint.pt").is_file():
+        return RunFolder(candidate)
+    folders = _run_folders(runs_dir)
+    if spec == "latest":
+        if not folders:
+            raise RunError(f"No runs in {runs_dir}: train one with `mnist train`.")
+        return RunFolder(folders[-1])
+    exact = [p for p in folders if p.name == spec]
+    matches = exact or [p for p in folders if p.name.startswith(spec)]
+    if len(matches) == 1:
+        return RunFolder(matches[0])
+    if not matches:
+        raise RunError(f"No run {spec!r} in {runs_dir}: `mnist runs` lists them.")
+    names = ", ".join(p.name for p in matches[:4])
+    raise RunError(f"{spec!r} matches {len(matches)} runs ({names}...): give more of the id.")
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def effective_status(summary: dict[str, Any]) -> str:
+    """The recorded status, except a `running` run whose process is gone: `interrupted`."""
+    status = str(summary.get("status", "damaged"))
+    if status == "running" and summary.get("host") == socket.gethostname():
+        pid = summary.get("pid")
+        if isinstance(pid, int) and not _process_alive(pid):
+            return "interrupted"
+    return status
+
+
+STATUSES = ("running", "completed", "early_stopped", "interrupted", "failed")
+
+
+def _number(value: Any) -> float | int | None:
+    """A TOML value as a number, or None when it is missing or of the wrong type."""
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def list_runs(runs_dir: Path) -> list[dict[str, Any]]:
+    """One plain record per run folder, newest first; unreadable folders are `damaged`.
+
+    A damaged or half-written folder (missing or unparsable TOML, values of the wrong
+    type, an unknown status) is listed with a `problem`, never a crash.
+    """
+    runs_dir = Path(runs_dir)
+    if runs_dir.exists() and not runs_dir.is_dir():
+        raise RunError(f"{runs_dir} is a file, not a runs folder: use --runs-dir.")
+    try:
+        folders = _run_folders(runs_dir)
+    except OSError as e:
+        raise RunError(f"Cannot read the runs folder {runs_dir}: {e.strerror or e}.") from None
+    records = []
+    for path in reversed(folders):
+        run = RunFolder(path)
+        record: dict[str, Any] = {"id": run.id, "path": str(path), "status": "damaged"}
+        try:
+            config = run.read_config()
+            summary = run.read_summary()
+        except RunError as e:
+            record["problem"] = str(e)
+            records.append(record)
+            continue
+        train = config.get("train") if isinstance(config.get("train"), dict) else {}
+        status = effective_status(summary)
+        if status not in STATUSES:
+            record["problem"] = (
+                f"{run.summary} has an unknown status {status!r}."
+                if "status" in summary
+                else f"{run.summary} records no status (empty or cut short)."
+            )
+            status = "damaged"
+        epochs_run = _number(summary.get("epochs_run", 0))
+        record.update(
+            status=status,
+            model=_text(train.get("model")),
+            dataset=_text(train.get("dataset")),
+            epochs_run=int(epochs_run) if epochs_run is not None else None,
+            best_epoch=_number(summary.get("best_epoch")),
+            best_val_acc=_number(summary.get("best_val_acc")),
+            test_acc=_number(summary.get("test_acc")),
+            seconds=_number(summary.get("seconds")),
+            started=_text(summary.get("started")),
+        )
+        records.append(record)
+    return records

@@ -1,0 +1,1 @@
+"""Subscribers that show a run: plain lines, the live dashboard, TensorBoard."""
