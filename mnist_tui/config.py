@@ -43,12 +43,12 @@ class TrainConfig:
     # Twice the notebook's 64: ~2x the images/s on a CPU (fewer, larger oneDNN calls), and
     # with the raised lr below one epoch is as accurate as the notebook's (`make bench`).
     batch_size: int = _opt(128, "Training batch size.", min=1, max=60000)
-    # The notebook's SGD 0.01 scaled for batch 128 and a decaying schedule: 0.05 with
-    # momentum 0.9 measured 98.4% test after one epoch (notebook recipe: 97.7%).
+    # The notebook's SGD 0.01 scaled up for batch 128 and a decaying schedule, which
+    # lowers it again long before it could diverge (docs/benchmarks.md has the figures).
     lr: float = _opt(0.05, "Peak learning rate.", min_exclusive=0.0, max=100.0)
     momentum: float = _opt(0.9, "SGD momentum (Adam's beta1 for adam/adamw).", min=0.0, max=1.0)
     # PyTorch's default. The `fast` preset lowers it to 0.9: in a one-epoch run the
-    # squared-gradient average must follow the quickly changing gradients (measured +0.1%).
+    # squared-gradient average must follow the quickly changing gradients.
     beta2: float = _opt(
         0.999,
         "Adam/AdamW beta2, the decay of the squared-gradient average.",

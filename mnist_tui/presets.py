@@ -35,11 +35,10 @@ PRESETS: dict[str, Preset] = {
             "precision": "fp32",
         },
     ),
-    # The quickest way to 99% test accuracy this tool offers (time measured by `make bench`;
-    # 2.1-2.5 s of training on the 2-core CPU here). One epoch of a small model, so every
-    # setting serves a single pass: batch 256 (more images/s than 128, more steps than
-    # 512, which lost 0.2%), Adam with short memories (beta1 0.7, beta2 0.9) under a
-    # one-cycle lr, and label smoothing 0.1 (99.15% instead of 98.95% after the epoch).
+    # The quickest way to 99% test accuracy this tool offers (`make bench` times it). One
+    # epoch of a small model, so every setting serves a single pass: batch 256 (more
+    # images/s than 128, yet enough steps), Adam with short memories (beta1 0.7, beta2
+    # 0.9) under a one-cycle lr, and label smoothing against over-confident first steps.
     "fast": Preset(
         "Quickest to 99% test accuracy: fast_cnn, 1 epoch, batch 256, Adam one-cycle 0.01.",
         {
@@ -67,12 +66,9 @@ PRESETS: dict[str, Preset] = {
     "best": Preset(
         "bn_cnn_wide, batch 128, SGD one-cycle lr 0.1, augmentation, EMA 0.999, 20 epochs.",
         {
-            # Chosen over bn_cnn (fp32) by validation accuracy (median 99.68% against
-            # 99.60%) and speed; on the test set the two are level (README: medians 99.69%
-            # on nine seeds and 99.70% on five; three-run ensembles 99.64-99.76%).
-            # Stronger affine and elastic augmentation lost on validation at 20 epochs,
-            # elastic at 40 too; 40 epochs alone tied at twice the time; weight decay
-            # 1e-3 and 2.5e-4, a strided-conv CNN and batch 64 lost (README: the trials).
+            # Chosen over bn_cnn by validation accuracy and speed; every variation tried
+            # (stronger or elastic augmentation, 40 epochs, other weight decays, another
+            # CNN, batch 64) lost or tied on validation: docs/experiments.md.
             "model": "bn_cnn_wide",
             "epochs": 20,
             "batch_size": 128,
@@ -88,7 +84,7 @@ PRESETS: dict[str, Preset] = {
             "augment_scale": 0.1,
             "augment_shift": 2.0,
             "ema": 0.999,
-            # bf16 autocast where the hardware has it (measured so; 1.5x faster here).
+            # bf16 autocast where the hardware has it natively: faster, same accuracy.
             "precision": "auto",
         },
     ),

@@ -92,7 +92,8 @@ def test_sigkill_at_random_moments_never_leaves_a_broken_file(small_root, tmp_pa
     base = [*TINY, "--epochs", str(EPOCHS), "--root", str(small_root), "--runs-dir", str(runs)]
     run: Path | None = None
     epochs_seen, kills, started = [], 0, time.monotonic()
-    while kills < KILLS and time.monotonic() - started < KILL_BUDGET_S:
+    # At least three kills however loaded the machine is; more while the budget lasts.
+    while kills < KILLS and (kills < 3 or time.monotonic() - started < KILL_BUDGET_S):
         resuming = run is not None and (run / "last.pt").exists()
         args = ["--resume", str(run)] if resuming else ["--name", f"kill{kills}"]
         process = subprocess.Popen(

@@ -218,7 +218,8 @@ def evaluate_run(
     model, checkpoint = checkpoints.load_model(run.checkpoint)
     device, precision = _device_and_precision(config, device_option)
     model = model.to(device)
-    # Training's memory layout too: channels_last kernels round differently (issue 8).
+    # Training's memory layout too: channels_last kernels round differently, and eval
+    # must reproduce the run's own numbers.
     model = fast_layout(model, device)
     dataset = str(checkpoint.get("dataset", train.get("dataset", "mnist")))
     try:

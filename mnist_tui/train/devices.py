@@ -53,8 +53,8 @@ def cpu_supports_bf16() -> bool:
 def resolve_precision(spec: str, device: torch.device) -> str:
     """auto -> bf16 autocast on CUDA GPUs and CPUs with native bf16, fp32 elsewhere.
 
-    Measured by `make bench` (benchmarks/levers.py): on a 2-core AVX512-BF16 CPU, bf16
-    autocast trains SimpleCNN ~1.5x faster at batch 256 with the same one-epoch accuracy.
+    Native bf16 trains faster at the same accuracy; emulated bf16 is slower than fp32.
+    `make bench` (benchmarks/levers.py) measures the lever on the machine at hand.
     """
     if spec == "auto":
         if device.type == "cuda" and torch.cuda.is_bf16_supported():

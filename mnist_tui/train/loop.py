@@ -117,8 +117,7 @@ def build_scheduler(
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
     if config.scheduler == "onecycle":
         # Momentum cycling (0.95 down to 0.85 and back) belongs to the SGD recipe of the
-        # one-cycle paper; with Adam it would override beta1, and keeping --momentum as
-        # beta1 measured 99.15% instead of 99.0% after the `fast` preset's one epoch.
+        # one-cycle paper; with Adam it would override beta1, which --momentum sets.
         return torch.optim.lr_scheduler.OneCycleLR(
             optimizer,
             max_lr=config.lr,
