@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import signal
-import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -23,60 +19,8 @@ from mnist_tui.config import FIELDS, help_for, resolve_config
 from mnist_tui.errors import MnistError
 from mnist_tui.models.catalog import models_help
 from mnist_tui.presets import preset_help
-
-
-class StopFlag:
-    """Turns SIGINT/SIGTERM into a request the loop honours after the current step."""
-
-    def __init__(self) -> None:
-        self.signal: int | None = None
-        self.repeated = False
-
-    def __call__(self) -> bool:
-        return self.signal is not None
-
-    def handle(self, signum: int, _frame: Any) -> None:
-        if self.signal is None:
-            self.signal = signum
-            self._say("\nStopping after the current step; saving... (the run can be resumed)")
-        elif not self.repeated:
-            # A second signal while saving is ignored: stopping halfway would gain nothing,
-            # and every file is replaced atomically anyway. Said once, so it is not a hang.
-            self.repeated = True
-            self._say("Still saving; the run stops in a moment.")
-
-    @staticmethod
-    def _say(line: str) -> None:
-        # The handler may interrupt a write to stderr; a message is not worth a crash.
-        with contextlib.suppress(RuntimeError, OSError):
-            print(line, file=sys.stderr, flush=True)
-
-    def install(self) -> None:
-        signal.signal(signal.SIGINT, self.handle)
-        signal.signal(signal.SIGTERM, self.handle)
-
-    @property
-    def exit_code(self) -> int:
-        return 128 + (self.signal or signal.SIGINT)
-
-
-@contextlib.contextmanager
-def train_reporters(plain: bool, tensorboard: bool) -> Iterator[list[Any]]:
-    """The live dashboard on a terminal, plain lines otherwise; TensorBoard if asked."""
-    from mnist_tui.train.reporters.plain import PlainReporter
-
-    reporters: list[Any] = []
-    if tensorboard:
-        from mnist_tui.train.reporters.tensorboard import TensorBoardReporter
-
-        reporters.append(TensorBoardReporter.checked())  # fails before any work starts
-    if plain or not is_interactive():
-        yield [*reporters, PlainReporter()]
-        return
-    from mnist_tui.train.reporters.dashboard import LiveDashboard
-
-    with LiveDashboard() as dashboard:
-        yield [*reporters, dashboard]
+from mnist_tui.train.reporters import choose_reporters
+from mnist_tui.train.stop import StopFlag
 
 
 @app.command()
@@ -148,7 +92,9 @@ def train(
 
     stop = StopFlag()
     stop.install()
-    with train_reporters(plain, tensorboard) as reporters:
+    with choose_reporters(
+        live=is_interactive() and not plain, tensorboard=tensorboard
+    ) as reporters:
         outcome = training.train(
             resolved,
             data_root=data_root,
