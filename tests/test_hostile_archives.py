@@ -190,7 +190,6 @@ def test_an_oversized_plain_member_is_refused(tmp_path, capsys):
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("where", ["as --from", "inside the folder"])
 def test_a_fifo_given_to_download_is_refused_not_waited_on(tmp_path, capsys, where):
-    from conftest import run_cli
 
     folder = tmp_path / "files"
     folder.mkdir()
