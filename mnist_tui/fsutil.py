@@ -153,4 +153,10 @@ def read_toml(path: Path) -> dict[str, Any]:
     files over TOML_MAX_BYTES are refused (OSError) before anything is parsed.
     """
     raw = read_regular(path, TOML_MAX_BYTES)
-    return tomllib.loads(raw.removeprefix(b"\xef\xbb\xbf").decode("utf-8"))
+    try:
+        return tomllib.loads(raw.removeprefix(b"\xef\xbb\xbf").decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+        raise
+    except ValueError:
+        # tomllib lets int()'s own refusal out: an integer of over 4,300 digits.
+        raise tomllib.TOMLDecodeError("an integer with thousands of digits") from None
