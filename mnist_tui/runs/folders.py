@@ -6,13 +6,16 @@ files are handled by `checkpoints.py`.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import errno
+import fcntl
 import io
 import math
 import os
 import re
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +43,8 @@ METRICS_COLUMNS = (
     "samples_per_s",
 )
 FINISHED = ("completed", "early_stopped")
+#: The lock file a training process holds (flock) in its run folder.
+LOCK_NAME = ".lock"
 #: 100,000 epochs (training's --epochs limit) of ~100-byte rows, with room to spare.
 METRICS_MAX_BYTES = 32 << 20
 
@@ -121,6 +126,35 @@ class RunFolder:
             return None
         root = data.get("root") if isinstance(data, dict) else None
         return Path(root) if isinstance(root, str) and Path(root).is_dir() else None
+
+    @property
+    def lock(self) -> Path:
+        return self.path / LOCK_NAME
+
+    @contextlib.contextmanager
+    def claim(self) -> Iterator[None]:
+        """Hold the run's lock for as long as it is trained: a second `train --resume` of
+        it is refused at once. flock, so the kernel lets go when the process dies, even
+        by SIGKILL: a stale lock file never blocks a later resume."""
+        try:
+            fd = os.open(self.lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        except OSError as e:
+            raise RunError(f"Cannot lock {self.path}: {describe_os_error(e)}.") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            os.close(fd)
+            raise RunError(
+                f"Run {self.id} is already being trained by another `mnist train` "
+                f"(pid {holder or '?'}): wait for it to end, or stop it first."
+            ) from None
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
 
     def train_settings(self) -> dict[str, Any]:
         """config.toml's [train] table, each known setting checked by training's own rules.
