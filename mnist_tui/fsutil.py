@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import stat
 import tempfile
 import tomllib
@@ -63,6 +64,40 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
         with contextlib.suppress(OSError):
             tmp.unlink()
             removed.append(tmp)
+    return removed
+
+
+# --- working folders a killed process may leave behind ---------------------------------
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (signal 0 checks, sends nothing)."""
+    if not 0 < pid < 2**31:  # 0 and negatives name process groups; 2**70 overflows
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def make_owned_dir(parent: Path, prefix: str) -> Path:
+    """A new folder `<prefix><pid>-<random>` in `parent`: the pid says whose it is, so a
+    later process can tell the folder of a killed one (remove_stale_dirs) from a live one's."""
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=parent))
+
+
+def remove_stale_dirs(parent: Path, prefix: str) -> list[Path]:
+    """Delete the make_owned_dir folders in `parent` whose process is gone (killed)."""
+    removed = []
+    with contextlib.suppress(OSError):
+        for folder in Path(parent).glob(f"{prefix}*"):
+            owner = folder.name[len(prefix) :].split("-", 1)[0]
+            if owner.isdigit() and not process_alive(int(owner)) and folder.is_dir():
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
     return removed
 
 

@@ -27,9 +27,11 @@ from mnist_tui.errors import DataError, brief
 from mnist_tui.fsutil import (
     atomic_write_bytes,
     describe_os_error,
+    make_owned_dir,
     open_regular,
     read_bounded,
     read_regular,
+    remove_stale_dirs,
 )
 
 #: Called with (what, done, total) while bytes are read or fetched; total may be 0.
@@ -423,12 +425,12 @@ def download(root: Path, spec: DatasetSpec, progress: Progress | None = None) ->
     import contextlib
     import io
     import shutil
-    import tempfile
 
     from torchvision import datasets as tv_datasets  # heavy: only when downloading
 
     root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".download-", dir=root))
+    remove_stale_dirs(root, ".download-")  # of downloads that were killed
+    staging = make_owned_dir(root, ".download-")
     chatter = io.StringIO()  # torchvision prints mirror attempts and progress bars
     try:
         cls = getattr(tv_datasets, spec.torchvision_class)

@@ -28,6 +28,7 @@ from mnist_tui.fsutil import (
     TOML_ERRORS,
     atomic_write_bytes,
     describe_os_error,
+    process_alive,
     read_regular,
     read_toml,
 )
@@ -328,24 +329,12 @@ def resolve_run(spec: str | None, runs_dir: Path) -> RunFolder:
     raise RunError(f"{spec!r} matches {len(matches)} runs ({names}...): give more of the id.")
 
 
-def _process_alive(pid: int) -> bool:
-    if not 0 < pid < 2**31:  # 0 and negatives name process groups; 2**70 overflows
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def effective_status(summary: dict[str, Any]) -> str:
     """The recorded status, except a `running` run whose process is gone: `interrupted`."""
     status = str(summary.get("status", "damaged"))
     if status == "running" and summary.get("host") == socket.gethostname():
         pid = summary.get("pid")
-        if isinstance(pid, int) and not _process_alive(pid):
+        if isinstance(pid, int) and not process_alive(pid):
             return "interrupted"
     return status
 
