@@ -521,7 +521,9 @@ def _write_files(
     """Everything but example.png and README.md, which describe the check's outcome."""
     if "weights.pt" in files:
         checkpoints.save(
-            {k: v.detach().cpu() for k, v in model.state_dict().items()}, folder / "weights.pt"
+            {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            folder / "weights.pt",
+            checksum=False,  # a plain state_dict: other programs load it as one
         )
     if "model.pt" in files:
         write_torchscript(model, example, folder / "model.pt", metadata)

@@ -54,15 +54,16 @@ def tensors_digest(obj: Any) -> str:
     return digest.hexdigest()
 
 
-def save(obj: dict[str, Any], path: Path) -> None:
+def save(obj: dict[str, Any], path: Path, checksum: bool = True) -> None:
     """torch.save through a temporary file and os.replace: never a truncated file.
 
     Serialised in memory first: torch's writer turns a failed write (disk full) into a
     RuntimeError without errno, while a plain write keeps the OSError that says why.
-    A checksum of the tensors goes with them, so load() can tell a damaged file.
+    A checksum of the tensors goes with them, so load() can tell a damaged file
+    (checksum=False: a plain state_dict for other programs, e.g. an export's weights.pt).
     """
     buffer = io.BytesIO()
-    torch.save({**obj, CHECKSUM: tensors_digest(obj)}, buffer)
+    torch.save({**obj, CHECKSUM: tensors_digest(obj)} if checksum else obj, buffer)
     atomic_write_bytes(path, buffer.getbuffer())
 
 
