@@ -86,13 +86,14 @@ def test_a_fifo_as_config_is_refused_not_waited_on(tmp_path):
         ["eval", "--runs-dir", f"{LONG_NAME}/x"],
         ["inspect", "conv1", "--image", f"{LONG_NAME}.png"],
         ["download", "--from", LONG_NAME],
+        ["export", "--out", f"{LONG_NAME}/bundle"],
         ["predict", f"{LONG_NAME}.png", "--model", f"{LONG_NAME}.pt"],
     ],
     ids=lambda a: " ".join(a[:2]),
 )
 def test_a_path_name_over_255_bytes_is_one_line(trained_run, tmp_path, capsys, args):
-    if "inspect" in args:
-        args = [*args, "--run", trained_run]
+    if args[0] in ("inspect", "export"):
+        args = [*args, "--run", trained_run] if args[0] == "inspect" else [*args, trained_run]
     if args[0] == "eval" and "--runs-dir" in args:
         args = [*args, "latest"]
     if args[0] == "download":

@@ -101,7 +101,7 @@ def test_folders_of_killed_exports_are_cleaned_by_the_next(trained_run, syntheti
     tmp.mkdir()
     out = tmp_path / "exports" / "bundle"
     args = ["export", str(trained_run), "--out", str(out), "--root", str(synthetic_root)]
-    for _ in range(2):
+    if True:  # one killed export (the issue saw four of each after ten)
         child = subprocess.Popen(
             [sys.executable, "-m", "mnist_tui", *args, "--check-images", "10000"],
             env=cli_env(TMPDIR=str(tmp)),

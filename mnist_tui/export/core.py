@@ -36,9 +36,11 @@ from mnist_tui.data.specs import spec_for, standardise
 from mnist_tui.errors import ConfigError, DataError, ExportError, RunError, brief
 from mnist_tui.export import model_card, roundtrip
 from mnist_tui.fsutil import (
+    TOML_MAX_BYTES,
     atomic_write_bytes,
     describe_os_error,
     make_owned_dir,
+    read_regular,
     remove_stale_dirs,
 )
 from mnist_tui.imaging import prepare as imaging
@@ -295,8 +297,8 @@ def _write_manifest(folder: Path, run_id: str, files: tuple[str, ...]) -> None:
 def earlier_export(out: Path) -> set[str]:
     """The files an earlier export wrote into `out` (its manifest); none if there is none."""
     try:
-        document = json.loads((out / MANIFEST).read_text())
-    except (OSError, ValueError):
+        document = json.loads(read_regular(out / MANIFEST, TOML_MAX_BYTES))
+    except (OSError, ValueError, RecursionError):
         return set()
     files = document.get("files") if isinstance(document, dict) else None
     if not isinstance(files, list):
@@ -381,8 +383,8 @@ def _read_summary(run: RunFolder) -> dict[str, Any]:
 
 
 def _config_toml(run: RunFolder, checkpoint: dict[str, Any]) -> bytes:
-    if run.config.is_file():
-        return run.config.read_bytes()
+    with contextlib.suppress(FileNotFoundError):
+        return read_regular(run.config, TOML_MAX_BYTES)
     import tomli_w
 
     return tomli_w.dumps({"train": checkpoint.get("config", {})}).encode()
