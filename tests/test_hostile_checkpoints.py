@@ -115,7 +115,9 @@ def test_a_checkpoint_without_a_checksum_still_loads(trained_run, tmp_path, caps
     ["[/bold]N", "[red]x[/red]\x1b[2J0", ":smile: \x07\x9b31m"],
     ids=["closing tag", "markup and clear-screen", "emoji code and C1 CSI"],
 )
-def test_class_labels_from_a_checkpoint_are_printed_as_text(trained_run, tmp_path, capsys, label):
+def test_class_labels_from_a_checkpoint_are_printed_as_text(
+    trained_run, synthetic_root, tmp_path, capsys, label
+):
     run = _copy(trained_run, tmp_path)
     contents = _contents(trained_run)
     contents["classes"] = [label] * len(contents["classes"])
@@ -127,6 +129,10 @@ def test_class_labels_from_a_checkpoint_are_printed_as_text(trained_run, tmp_pat
         assert control not in out
     visible = label.split("\x1b")[0].split(" \x07")[0]
     assert visible in out  # markup shown literally, not read
+    if label.startswith("[red]"):  # eval prints the labels in its tables too
+        code, out, err = run_cli(["eval", run, "--root", synthetic_root, "--plain"], capsys)
+        assert code == 0 and "Traceback" not in err and "\x1b" not in out, err
+        assert "[red]" in out
 
 
 def test_labels_json_markup_and_escapes_in_a_bundle(trained_run, synthetic_root, tmp_path, capsys):

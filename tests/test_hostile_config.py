@@ -6,6 +6,7 @@ Every case is one line on stderr through the real entry point, and nothing is wr
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -103,3 +104,22 @@ def test_a_path_name_over_255_bytes_is_one_line(trained_run, tmp_path, capsys, a
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("mnist: error: "), err
     assert "255" in lines[0] or "no such file" in lines[0].lower() or "No run" in lines[0], err
+
+
+@pytest.mark.timeout(60)  # a regression blocks on the FIFO: the timeout fails the test
+def test_fifos_for_images_models_and_checkpoints_are_refused(trained_run, tmp_path, capsys):
+    fifo = tmp_path / "digit.png"
+    os.mkfifo(fifo)
+    code, _, err = run_cli(["predict", fifo, "--run", trained_run], capsys)
+    _one_line(code, err, "is a FIFO (named pipe)")
+    code, _, err = run_cli(["inspect", "conv1", "--image", fifo, "--run", trained_run], capsys)
+    _one_line(code, err, "is a FIFO (named pipe)")
+    model = tmp_path / "model.pt"
+    os.mkfifo(model)
+    code, _, err = run_cli(["predict", trained_run / "x.png", "--model", model], capsys)
+    _one_line(code, err, "is a FIFO (named pipe)")
+    run = shutil.copytree(trained_run, tmp_path / "runs" / trained_run.name)
+    (run / "checkpoint.pt").unlink()
+    os.mkfifo(run / "checkpoint.pt")
+    code, _, err = run_cli(["predict", trained_run / "x.png", "--run", run], capsys)
+    _one_line(code, err, "is a FIFO (named pipe)")
