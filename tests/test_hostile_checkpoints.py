@@ -135,6 +135,7 @@ def test_class_labels_from_a_checkpoint_are_printed_as_text(
         assert "[red]" in out
 
 
+@pytest.mark.slow
 def test_labels_json_markup_and_escapes_in_a_bundle(trained_run, synthetic_root, tmp_path, capsys):
     out = tmp_path / "bundle"
     code, _, err = run_cli(
@@ -172,6 +173,7 @@ def test_a_torchscript_model_for_other_inputs_is_refused_on_load(tmp_path, capsy
     _one_line(code, err, "does not take 1x28x28 images")
 
 
+@pytest.mark.slow
 def test_an_onnx_model_for_other_inputs_is_refused_on_load(tmp_path, capsys):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")

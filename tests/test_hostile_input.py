@@ -128,7 +128,7 @@ CHECKPOINT_NEEDLES = {
     "training state, not weights": "is not an mnist checkpoint",
     "another architecture": "does not fit the simple_cnn architecture (Missing key(s)",
     "unknown model": "unknown model 'vit_h'",
-    "missing fields": "is damaged: classes, mean, std, state_dict missing",
+    "missing fields": "is damaged: classes, mean, std, dataset, state_dict missing",
 }
 
 

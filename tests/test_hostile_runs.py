@@ -100,6 +100,7 @@ def test_run_ids_with_markup_and_escapes_are_printed_as_text(trained_run, tmp_pa
     assert ":smile:[bold]" in out and "[red]x\\x1b[2J" in out
 
 
+@pytest.mark.slow
 def test_a_non_utf8_terminal_degrades_to_ascii(trained_run, synthetic_root, tmp_path):
     runs = tmp_path / "runs"
     run = _copy(trained_run, runs, "20200101-000000-café-数字")
