@@ -61,9 +61,14 @@ class TrainConfig:
     # settles; with the larger lr it is what keeps a one-epoch run accurate.
     scheduler: str = _opt("cosine", "Learning-rate schedule.", choices=SCHEDULERS)
     # Stop after this many epochs without a better validation accuracy; 0 turns it off.
-    patience: int = _opt(5, "Early-stopping patience in epochs (0: never stop early).", min=0)
+    patience: int = _opt(
+        5, "Early-stopping patience in epochs (0: never stop early).", min=0, max=100_000
+    )
     # 5,000 images is the usual MNIST validation split: enough to rank epochs reliably.
-    val_size: int = _opt(5000, "Images held out of the training set for validation.", min=1)
+    # Every int has a max: TOML ints are unbounded, and torch's are 64-bit.
+    val_size: int = _opt(
+        5000, "Images held out of the training set for validation.", min=1, max=1_000_000
+    )
     label_smoothing: float = _opt(0.0, "Label smoothing of the loss.", min=0.0, max_exclusive=1.0)
     augment: bool = _opt(False, "Random affine augmentation of training batches.")
     # NumPy's and torch's generators take seeds below 2**32 everywhere.
@@ -146,13 +151,26 @@ def _check_type(name: str, value: Any) -> Any:
             return value
     elif expected is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:  # `lr = 1` and 400 zeros: TOML ints have no size limit
+                option = "--" + name.replace("_", "-")
+                raise ConfigError(
+                    f"{option} must be a finite number, got {_shown(value)}."
+                ) from None
     elif isinstance(value, str):
         return value
     option = "--" + name.replace("_", "-")
     raise ConfigError(
         f"{option} must be {expected.__name__}, got {type(value).__name__} {value!r}."
     )
+
+
+def _shown(value: Any) -> Any:
+    """A value for a message: a huge int as its size, not hundreds of digits."""
+    if isinstance(value, int) and value.bit_length() > 64:
+        return f"a {round(value.bit_length() * 0.30103)}-digit number"
+    return value
 
 
 def _check_rules(name: str, value: Any) -> None:
@@ -172,10 +190,11 @@ def _check_rules(name: str, value: Any) -> None:
         raise ConfigError(f"{option} {value!r} is not one of {choices}.{hint}")
     if "pattern" in meta and not meta["pattern"].fullmatch(value):
         raise ConfigError(f"{option} {value!r} is not valid: {meta['help']}")
+    shown = _shown(value)
     if "min" in meta and value < meta["min"]:
-        raise ConfigError(f"{option} must be at least {meta['min']}, got {value}.")
+        raise ConfigError(f"{option} must be at least {meta['min']}, got {shown}.")
     if "max" in meta and value > meta["max"]:
-        raise ConfigError(f"{option} must be at most {meta['max']}, got {value}.")
+        raise ConfigError(f"{option} must be at most {meta['max']}, got {shown}.")
     if "min_exclusive" in meta and value <= meta["min_exclusive"]:
         raise ConfigError(f"{option} must be greater than {meta['min_exclusive']}, got {value}.")
     if "max_exclusive" in meta and value >= meta["max_exclusive"]:
@@ -236,7 +255,11 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"Config file {path} is not valid TOML: {e}.") from None
     except RecursionError:
         raise ConfigError(f"Config file {path} nests tables or arrays too deeply.") from None
-    except (OSError, UnicodeDecodeError) as e:
+    except OSError as e:
+        raise ConfigError(
+            f"Config file {path} cannot be read: {fsutil.describe_os_error(e)}."
+        ) from None
+    except UnicodeDecodeError as e:
         raise ConfigError(f"Config file {path} cannot be read: {e}.") from None
 
 

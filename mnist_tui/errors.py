@@ -64,3 +64,21 @@ def brief(error: BaseException, limit: int = 120) -> str:
     if len(line) > limit:
         line = line[:limit].rsplit(" ", 1)[0].rstrip(".,:;") + "..."
     return line or type(error).__name__
+
+
+#: Longest text from a file (a class label, a run id) shown as it is; longer is cut.
+TEXT_LIMIT = 200
+
+
+def printable(text: object, limit: int = TEXT_LIMIT) -> str:
+    """Text read from a file, made safe to print: control characters shown as escapes.
+
+    A class label or folder name holding ESC sequences could otherwise clear the screen
+    or retitle the terminal; `\\x1b` is printed as those four characters instead.
+    Rich markup is not escaped here: the result consoles (cli.app.output_console) never
+    read markup in strings, so `[red]` stays literal wherever this text goes.
+    """
+    text = str(text)
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

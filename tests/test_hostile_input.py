@@ -90,7 +90,10 @@ def test_a_checkpoint_that_runs_a_command_is_refused_and_the_command_never_runs(
 
 
 def _real_checkpoint(trained_run: Path) -> dict:
-    return torch.load(trained_run / "checkpoint.pt", map_location="cpu", weights_only=True)
+    """checkpoint.pt's contents, without the checksum: for hand-made variants of it."""
+    loaded = torch.load(trained_run / "checkpoint.pt", map_location="cpu", weights_only=True)
+    loaded.pop(checkpoints.CHECKSUM, None)
+    return loaded
 
 
 CHECKPOINT_CASES = {
@@ -125,7 +128,7 @@ CHECKPOINT_NEEDLES = {
     "training state, not weights": "is not an mnist checkpoint",
     "another architecture": "does not fit the simple_cnn architecture (Missing key(s)",
     "unknown model": "unknown model 'vit_h'",
-    "missing fields": "is damaged: classes, mean, std, state_dict missing",
+    "missing fields": "is damaged: classes, mean, std, dataset, state_dict missing",
 }
 
 
@@ -298,6 +301,55 @@ def test_labels_out_of_range_pass_no_checksum_but_are_refused(data_copy, tmp_pat
     install_files(data_copy, DATASETS["mnist"], contents)  # a matching manifest
     code, _, err = _train(data_copy, tmp_path, capsys)
     _one_error_line(code, err, "train labels go up to 42 but mnist has 10 classes")
+
+
+def _idx(dtype_code: int, shape: tuple[int, ...], body: bytes) -> bytes:
+    return (
+        bytes([0, 0, dtype_code, len(shape)]) + b"".join(n.to_bytes(4, "big") for n in shape) + body
+    )
+
+
+IDX_DAMAGE = {
+    # 65536**4 wraps to 0 in numpy's int64 product: a header-only file "held" it.
+    "65536^4 dimensions": ("train-images", _idx(0x08, (65536,) * 4, b""), "should hold"),
+    "a label of -1 (int8)": (
+        "train-labels",
+        None,  # filled in from the real labels below
+        "train labels are int8 values, not bytes (uint8)",
+    ),
+    "big-endian float labels": (
+        "test-labels",
+        None,
+        "test labels are >f4 values, not bytes (uint8)",
+    ),
+    "29x29 images": ("test-images", None, "not N x 28 x 28 images"),
+}
+
+
+@pytest.mark.parametrize("case", list(IDX_DAMAGE))
+def test_idx_files_a_manifest_vouches_for_are_still_checked(data_copy, tmp_path, capsys, case):
+    from mnist_tui.data.files import install_files, parse_idx
+
+    folder = raw_dir(data_copy, DATASETS["mnist"])
+    contents = {
+        key: (folder / name).read_bytes() for key, name in DATASETS["mnist"].filenames.items()
+    }
+    key, data, needle = IDX_DAMAGE[case]
+    if data is None:
+        array = parse_idx(contents[key])
+        if case.startswith("a label"):
+            body = array.astype(np.int8)
+            body[0] = -1
+            data = _idx(0x09, body.shape, body.tobytes())
+        elif case.startswith("big-endian"):
+            data = _idx(0x0D, array.shape, array.astype(">f4").tobytes())
+        else:
+            data = encode_idx(np.zeros((len(array), 29, 29), np.uint8))
+    contents[key] = data
+    install_files(data_copy, DATASETS["mnist"], contents)  # a matching manifest
+    code, _, err = _train(data_copy, tmp_path, capsys)
+    _one_error_line(code, err, needle)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
 # --- config files and options ------------------------------------------------------------

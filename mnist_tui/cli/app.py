@@ -6,6 +6,7 @@ torch, torchvision or matplotlib inside its command body, so `mnist --help` answ
 
 from __future__ import annotations
 
+import errno
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -13,7 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mnist_tui import __version__
-from mnist_tui.errors import MnistError
+from mnist_tui.errors import MnistError, printable
+from mnist_tui.fsutil import describe_os_error
 
 if TYPE_CHECKING:
     from mnist_tui.runs.folders import RunFolder
@@ -41,7 +43,9 @@ Plain = Annotated[
 
 
 def stderr_line(message: str) -> None:
-    print(f"mnist: error: {message}", file=sys.stderr, flush=True)
+    # Messages quote paths, labels and values from files: control characters in them
+    # are shown as escapes, never sent to the terminal.
+    print(f"mnist: error: {printable(message, limit=4000)}", file=sys.stderr, flush=True)
 
 
 def is_interactive() -> bool:
@@ -54,11 +58,28 @@ def is_interactive() -> bool:
     return Console().is_interactive
 
 
-def output_console() -> Any:
-    """A Rich console for results; in a pipe, wide enough that tables keep whole cells."""
+def output_console(fit_terminal: bool = False) -> Any:
+    """A Rich console for results; in a pipe, wide enough that tables keep whole cells.
+
+    Markup and emoji codes in strings are never read: the strings printed come from files
+    (class labels, run ids, paths), and `[/bold]` in a label must print as itself, not
+    crash or restyle the output. Views style with Text objects and `style=` instead.
+    """
     from rich.console import Console
 
-    return Console() if sys.stdout.isatty() else Console(width=160)
+    width = None if sys.stdout.isatty() or fit_terminal else 160
+    return Console(width=width, markup=False, emoji=False, highlight=False)
+
+
+def degrade_to_ascii() -> None:
+    """On a terminal whose encoding cannot hold every character (PYTHONIOENCODING=ascii,
+    a Latin-1 locale), print what it cannot as `?`/`\\xe9` instead of raising
+    UnicodeEncodeError halfway through a table."""
+    for stream, errors in ((sys.stdout, "replace"), (sys.stderr, "backslashreplace")):
+        encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "")
+        reconfigure = getattr(stream, "reconfigure", None)
+        if encoding not in ("utf8", "utf16", "utf32") and reconfigure is not None:
+            reconfigure(errors=errors)
 
 
 def data_root_for(ctx: typer.Context, data_root: Path, run: RunFolder) -> Path:
@@ -89,11 +110,20 @@ def root(
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry: every expected failure is one line on stderr, no traceback."""
+    degrade_to_ascii()
     try:
         code = app(args=argv, prog_name="mnist", standalone_mode=False)
     except MnistError as e:
         stderr_line(str(e))
         sys.exit(e.exit_code)
+    except OSError as e:
+        # The last guard for the one OSError class every path option shares: a name over
+        # the filesystem's limit, which pathlib raises from is_dir()/exists() on Linux.
+        # Commands turn every other OSError into their own message.
+        if e.errno != errno.ENAMETOOLONG:
+            raise
+        stderr_line(f"{e.filename or 'a path'}: {describe_os_error(e)}.")
+        sys.exit(2)
     except typer.Abort:
         sys.exit(130)
     except KeyboardInterrupt:

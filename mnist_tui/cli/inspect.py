@@ -10,6 +10,7 @@ import typer
 from mnist_tui.cli.app import (
     RunsDir,
     app,
+    output_console,
 )
 from mnist_tui.errors import MnistError
 
@@ -60,11 +61,9 @@ def inspect_command(
     """Look inside a model: a summary, a layer's kernels, or its feature maps for an image."""
     if png_only and png is None:
         raise MnistError("--png-only needs --png FILE.")
-    from rich.console import Console
-
     from mnist_tui.inspect.core import InspectRequest, inspect
 
-    console = Console()
+    console = output_console(fit_terminal=True)
     request = InspectRequest(
         layer=layer,
         run=run,

@@ -26,7 +26,7 @@ def list_runs_command(
 
     records = list_runs(runs_dir)
     if as_json:
-        print(json.dumps(records, indent=2))
+        print(json.dumps(records, indent=2, allow_nan=False))  # list_runs checked the values
         return
     if not records:
         print(f"No runs in {runs_dir}: train one with `mnist train`.")

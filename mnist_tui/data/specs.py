@@ -34,6 +34,16 @@ _IDX_NAMES = {
     "test-labels": "t10k-labels-idx1-ubyte",
 }
 
+#: The size each IDX file must have: a 16-byte header + 60,000 or 10,000 28x28 images, an
+#: 8-byte header + as many labels. MNIST and Fashion-MNIST share the shapes. Import never
+#: reads a file (or decompresses a member) past this: a bomb costs no more than the real file.
+IDX_SIZES = {
+    "train-images": 16 + 60_000 * 28 * 28,
+    "train-labels": 8 + 60_000,
+    "test-images": 16 + 10_000 * 28 * 28,
+    "test-labels": 8 + 10_000,
+}
+
 DATASETS: dict[str, DatasetSpec] = {
     "mnist": DatasetSpec(
         name="mnist",

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import torch
 
-from mnist_tui.data.files import raw_dir, read_verified
+from mnist_tui.data.files import read_verified
 from mnist_tui.data.specs import DatasetSpec, spec_for, standardise
-from mnist_tui.errors import ConfigError, DataError
+from mnist_tui.errors import ConfigError
 
 
 @dataclass
@@ -41,27 +41,9 @@ def read_raw(root: Path, name: str) -> tuple[dict[str, torch.Tensor], dict[str, 
     """Verify the installed files and return them as uint8/int64 tensors, plus md5s."""
     spec = spec_for(name)
     arrays, md5 = read_verified(root, spec)
+    # read_verified checked shapes, dtypes and label range (data.files.check_arrays).
     tensors = {key: torch.from_numpy(array.copy()) for key, array in arrays.items()}
-    _check_shapes(tensors, spec, raw_dir(root, spec))
     return tensors, md5
-
-
-def _check_shapes(arrays: dict[str, torch.Tensor], spec: DatasetSpec, folder: Path) -> None:
-    """Files that pass their checksum may still be a custom set of the wrong shape."""
-    for split in ("train", "test"):
-        images, labels = arrays[f"{split}-images"], arrays[f"{split}-labels"]
-        if images.dim() != 3 or tuple(images.shape[1:]) != (28, 28) or labels.dim() != 1:
-            raise DataError(f"{folder}: the {split} files are not 28x28 images with labels.")
-        if len(images) != len(labels) or len(labels) == 0:
-            raise DataError(
-                f"{folder}: {len(images)} {split} images but {len(labels)} labels. "
-                f"Run `mnist download --dataset {spec.name} --force`."
-            )
-        if int(labels.max()) >= len(spec.classes):
-            raise DataError(
-                f"{folder}: {split} labels go up to {int(labels.max())} but {spec.name} has "
-                f"{len(spec.classes)} classes."
-            )
 
 
 def normalise(images_u8: torch.Tensor, mean: float, std: float) -> torch.Tensor:

@@ -208,9 +208,7 @@ def evaluate_run(
     from mnist_tui.train.loop import evaluate
 
     config = run.read_config()
-    train = config.get("train")
-    if not isinstance(train, dict):
-        raise RunError(f"{run.config} has no [train] table: the run folder is damaged.")
+    train = run.train_settings()  # checked by training's rules: seed, val_size, dataset
     if run.lacks_checkpoint():
         raise RunError(
             f"{run.id} has no checkpoint.pt yet (it finished no epoch): nothing to evaluate."

@@ -74,9 +74,7 @@ def ensemble_report(
 
 
 def _train_settings(run: RunFolder) -> dict[str, Any]:
-    train = run.read_config().get("train")
-    if not isinstance(train, dict):
-        raise RunError(f"{run.config} has no [train] table: the run folder is damaged.")
+    train = run.train_settings()  # checked by training's rules
     if run.lacks_checkpoint():
         raise RunError(f"{run.id} has no checkpoint.pt yet (it finished no epoch).")
     return train

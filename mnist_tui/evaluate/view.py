@@ -7,6 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mnist_tui.evaluate.core import EvalReport
+from mnist_tui.ui.format import printable
 
 #: Off-diagonal cells at least this large, and among the largest few, are highlighted.
 HIGHLIGHTED_CONFUSIONS = 5
@@ -15,7 +16,7 @@ HIGHLIGHTED_CONFUSIONS = 5
 def headline(report: EvalReport) -> Text:
     """Accuracy and loss, with what training recorded for the same split."""
     text = Text.assemble(
-        (f"{report.run_id}", "bold"),
+        (printable(report.run_id), "bold"),
         f"  {report.split} split, {report.samples:,} images  ",
         ("accuracy ", ""),
         (f"{report.accuracy:.2%}", "bold green"),
@@ -48,14 +49,15 @@ def confusion_table(report: EvalReport) -> Table:
     for t, row in enumerate(matrix):
         cells = []
         for p, count in enumerate(row):
+            # Text with a style, not markup: the consoles read no markup (labels are data).
             if t == p:
-                cells.append(f"[bold green]{count}[/]")
+                cells.append(Text(str(count), style="bold green"))
             elif count >= threshold:
-                cells.append(f"[bold red]{count}[/]")
+                cells.append(Text(str(count), style="bold red"))
             elif count == 0:
-                cells.append("[dim]·[/]")
+                cells.append(Text("·", style="dim"))
             else:
-                cells.append(str(count))
+                cells.append(Text(str(count)))
         table.add_row(_short(report.classes[t]), *cells)
     return table
 

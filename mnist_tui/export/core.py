@@ -20,6 +20,7 @@ import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,7 +35,14 @@ from mnist_tui.data.files import read_verified
 from mnist_tui.data.specs import spec_for, standardise
 from mnist_tui.errors import ConfigError, DataError, ExportError, RunError, brief
 from mnist_tui.export import model_card, roundtrip
-from mnist_tui.fsutil import atomic_write_bytes
+from mnist_tui.fsutil import (
+    TOML_MAX_BYTES,
+    atomic_write_bytes,
+    describe_os_error,
+    make_owned_dir,
+    read_regular,
+    remove_stale_dirs,
+)
 from mnist_tui.imaging import prepare as imaging
 from mnist_tui.models import checkpoints
 from mnist_tui.models.architectures import count_parameters
@@ -189,10 +197,14 @@ def to_torchscript(model: nn.Module, example: torch.Tensor) -> torch.jit.ScriptM
 def write_torchscript(
     model: nn.Module, example: torch.Tensor, path: Path, metadata: dict[str, str]
 ) -> None:
+    """Serialised in memory, then written by Python: torch's own file writer aborts the
+    whole process (c10::Error, exit 134) when the disk fills; a Python write raises OSError."""
     scripted = to_torchscript(model, example)
+    buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
-        scripted.save(str(path), _extra_files=metadata)
+        torch.jit.save(scripted, buffer, _extra_files=metadata)
+    path.write_bytes(buffer.getbuffer())
 
 
 def write_onnx(
@@ -285,8 +297,8 @@ def _write_manifest(folder: Path, run_id: str, files: tuple[str, ...]) -> None:
 def earlier_export(out: Path) -> set[str]:
     """The files an earlier export wrote into `out` (its manifest); none if there is none."""
     try:
-        document = json.loads((out / MANIFEST).read_text())
-    except (OSError, ValueError):
+        document = json.loads(read_regular(out / MANIFEST, TOML_MAX_BYTES))
+    except (OSError, ValueError, RecursionError):
         return set()
     files = document.get("files") if isinstance(document, dict) else None
     if not isinstance(files, list):
@@ -294,11 +306,26 @@ def earlier_export(out: Path) -> set[str]:
     return {name for name in files if isinstance(name, str) and name in EXPORT_FILE_NAMES}
 
 
+def _staging_prefix(out: Path) -> str:
+    return f".{out.name}.export-"
+
+
+CHECK_PREFIX = "mnist-export-check-"
+
+
+def remove_stale_work(out: Path) -> None:
+    """The staging folder beside `out` and the check folder in the temp folder of an
+    export that was killed: its process is gone, so nothing will ever publish them."""
+    remove_stale_dirs(out.parent, _staging_prefix(out))
+    remove_stale_dirs(Path(tempfile.gettempdir()), CHECK_PREFIX)
+
+
 def make_staging(out: Path) -> Path:
     """A hidden folder beside `out` (same filesystem, so publishing is a rename)."""
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".export", dir=out.parent))
+        remove_stale_work(out)
+        staging = make_owned_dir(out.parent, _staging_prefix(out))
         staging.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; the export is an ordinary folder
         return staging
     except OSError as e:
@@ -335,6 +362,16 @@ def publish(staging: Path, out: Path, run_id: str, files: tuple[str, ...]) -> No
         raise ExportError(f"Cannot write into {out}: {e.strerror or e}.") from None
 
 
+@contextlib.contextmanager
+def _check_folder() -> Iterator[str]:
+    """The export check's working folder in the temp folder, removed however it ends."""
+    folder = make_owned_dir(Path(tempfile.gettempdir()), CHECK_PREFIX)
+    try:
+        yield str(folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 # --- the whole export ----------------------------------------------------------------------
 
 
@@ -346,8 +383,8 @@ def _read_summary(run: RunFolder) -> dict[str, Any]:
 
 
 def _config_toml(run: RunFolder, checkpoint: dict[str, Any]) -> bytes:
-    if run.config.is_file():
-        return run.config.read_bytes()
+    with contextlib.suppress(FileNotFoundError):
+        return read_regular(run.config, TOML_MAX_BYTES)
     import tomli_w
 
     return tomli_w.dumps({"train": checkpoint.get("config", {})}).encode()
@@ -387,7 +424,7 @@ def export_run(
     files = FILES[fmt]
     staging = make_staging(out)
     try:
-        with tempfile.TemporaryDirectory(prefix="mnist-export-check-") as workdir:
+        with _check_folder() as workdir:
             inputs_file = Path(workdir) / "inputs.npy"
             np.save(inputs_file, inputs)
             _write_files(staging, files, model, sample_batch, metadata, run, checkpoint)
@@ -414,10 +451,10 @@ def export_run(
             )
             (staging / "README.md").write_text(model_card.render(facts))
         publish(staging, out, run.id, files)
-    except OSError as e:  # disk full, permissions: nothing reached --out
-        raise ExportError(
-            f"Cannot write the export ({e.strerror or e}); {out} unchanged."
-        ) from None
+    except (OSError, RuntimeError) as e:  # disk full, permissions: nothing reached --out
+        # RuntimeError: torch's and onnx's writers report a failed write without errno.
+        reason = describe_os_error(e) if isinstance(e, OSError) else brief(e)
+        raise ExportError(f"Cannot write the export ({reason}); {out} unchanged.") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return ExportResult(
@@ -486,7 +523,9 @@ def _write_files(
     """Everything but example.png and README.md, which describe the check's outcome."""
     if "weights.pt" in files:
         checkpoints.save(
-            {k: v.detach().cpu() for k, v in model.state_dict().items()}, folder / "weights.pt"
+            {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            folder / "weights.pt",
+            checksum=False,  # a plain state_dict: other programs load it as one
         )
     if "model.pt" in files:
         write_torchscript(model, example, folder / "model.pt", metadata)

@@ -32,6 +32,7 @@ from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
 from mnist_tui.data.specs import DATASETS, standardise
 from mnist_tui.errors import ImageError, brief
+from mnist_tui.fsutil import check_regular, describe_os_error
 
 #: MNIST's statistics, for models that carry none (an untrained model, a bare export).
 MNIST_MEAN = DATASETS["mnist"].mean
@@ -68,10 +69,14 @@ class PreparedDigit:
 def load_image(path: str | Path) -> Image.Image:
     """Open and decode an image file (first frame), or raise ImageError naming it."""
     path = Path(path)
-    if not path.exists():
-        raise ImageError(f"{path}: no such file. Check the path.")
-    if path.is_dir():
-        raise ImageError(f"{path} is a folder, not an image file.")
+    try:
+        check_regular(path)  # a FIFO or device would block Pillow forever
+    except FileNotFoundError:
+        raise ImageError(f"{path}: no such file. Check the path.") from None
+    except IsADirectoryError:
+        raise ImageError(f"{path} is a folder, not an image file.") from None
+    except OSError as e:  # a FIFO, a name over 255 bytes, no permission
+        raise ImageError(f"{path}: {describe_os_error(e)}.") from None
     if path.stat().st_size == 0:
         raise ImageError(f"{path} is empty (0 bytes). Give a PNG, JPEG, BMP, GIF, TIFF or WebP.")
     try:

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from mnist_tui.errors import ConfigError, ImageError, MnistError
+from mnist_tui.fsutil import describe_os_error
 from mnist_tui.imaging.prepare import PreparedDigit, prepare_digit
 from mnist_tui.models import checkpoints
 from mnist_tui.runs.folders import RunFolder
@@ -101,25 +102,35 @@ def expand_inputs(arguments: Iterable[str]) -> tuple[list[Path], list[Failure]]:
     paths: list[Path] = []
     failures: list[Failure] = []
     for argument in arguments:
-        candidate = Path(argument)
-        if candidate.is_dir():
-            found = sorted(
-                p for p in candidate.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-            )
-            if not found:
-                failures.append(Failure(argument, f"{argument}: no image files in this folder."))
-            paths.extend(found)
-        elif candidate.exists():
-            paths.append(candidate)
-        elif glob.has_magic(argument):
-            matches = sorted(Path(p) for p in glob.glob(argument) if Path(p).is_file())
-            if not matches:
-                failures.append(Failure(argument, f"{argument}: no files match this pattern."))
-            paths.extend(matches)
-        else:
-            failures.append(Failure(argument, f"{argument}: no such file. Check the path."))
+        try:
+            found, failure = _expand(argument)
+        except OSError as e:  # a name over 255 bytes, a folder that cannot be listed
+            found, failure = [], Failure(argument, f"{argument}: {describe_os_error(e)}.")
+        paths.extend(found)
+        if failure is not None:
+            failures.append(failure)
     unique = list(dict.fromkeys(paths))
     return unique, failures
+
+
+def _expand(argument: str) -> tuple[list[Path], Failure | None]:
+    """One argument's image paths, or the Failure that says why there are none."""
+    candidate = Path(argument)
+    if candidate.is_dir():
+        found = sorted(
+            p for p in candidate.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+        )
+        if not found:
+            return [], Failure(argument, f"{argument}: no image files in this folder.")
+        return found, None
+    if candidate.exists():
+        return [candidate], None
+    if glob.has_magic(argument):
+        matches = sorted(Path(p) for p in glob.glob(argument) if Path(p).is_file())
+        if not matches:
+            return [], Failure(argument, f"{argument}: no files match this pattern.")
+        return matches, None
+    return [], Failure(argument, f"{argument}: no such file. Check the path.")
 
 
 def prepare_all(

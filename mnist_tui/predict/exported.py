@@ -9,6 +9,7 @@ copies embedded in the file itself (TorchScript extra files, ONNX metadata), els
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -17,20 +18,26 @@ from typing import Any
 import numpy as np
 import torch
 
-from mnist_tui.errors import ExportError, brief
+from mnist_tui.errors import ExportError, brief, printable
+from mnist_tui.fsutil import check_regular, describe_os_error, read_regular
 from mnist_tui.imaging.prepare import MNIST_MEAN, MNIST_STD
 from mnist_tui.predict.core import Classifier
 
 METADATA_FILES = ("labels.json", "preprocess.json")
+METADATA_MAX_BYTES = 1 << 20  # labels.json / preprocess.json are a few hundred bytes
 WHAT_TO_GIVE = "give an `mnist export` folder, a TorchScript .pt file or an .onnx file"
 
 
 def classifier_from_export(path: Path) -> Classifier:
     """A Classifier for a bundle folder, a TorchScript file or an ONNX file."""
     path = Path(path)
-    if not path.exists():
+    try:
+        exists, is_dir = path.exists(), path.is_dir()
+    except OSError as e:
+        raise ExportError(f"--model {path}: {describe_os_error(e)}.") from None
+    if not exists:
         raise ExportError(f"--model {path}: no such file or folder; {WHAT_TO_GIVE}.")
-    if path.is_dir():
+    if is_dir:
         model_file = next(
             (path / n for n in ("model.pt", "model.onnx") if (path / n).is_file()), None
         )
@@ -39,13 +46,46 @@ def classifier_from_export(path: Path) -> Classifier:
                 f"--model {path}: the folder has no model.pt or model.onnx; {WHAT_TO_GIVE}."
             )
         path = model_file
+    try:
+        check_regular(path)  # a FIFO would block torch.jit.load / onnxruntime forever
+    except OSError as e:
+        raise ExportError(f"--model {path}: {describe_os_error(e)}; {WHAT_TO_GIVE}.") from None
     if path.suffix.lower() == ".onnx":
         forward, embedded = load_onnx(path)
     else:
         forward, embedded = load_torchscript(path)
     documents = {**embedded, **beside(path)}  # files next to the model win: they are visible
     classes, mean, std = read_metadata(documents, source=str(path))
+    check_input_shape(forward, len(classes), path)
     return Classifier(forward=forward, classes=classes, mean=mean, std=std, source=str(path))
+
+
+def check_input_shape(
+    forward: Callable[[torch.Tensor], torch.Tensor], num_classes: int, path: Path
+) -> None:
+    """Run two blank 1x28x28 images through the model on load: a model made for other
+    inputs (or with other outputs, or NaN weights) is refused now, in one line, rather
+    than failing on every image of the batch."""
+    probe = torch.zeros(2, 1, 28, 28)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            logits = forward(probe)
+    except Exception as e:  # torch.jit and onnxruntime raise their own classes
+        raise ExportError(
+            f"--model {path} does not take 1x28x28 images ({brief(e)}); {WHAT_TO_GIVE}."
+        ) from None
+    shape = tuple(getattr(logits, "shape", ()))
+    if shape != (2, num_classes):
+        raise ExportError(
+            f"--model {path} gives outputs of shape {shape} for 2 images, not (2, "
+            f"{num_classes}) class scores; {WHAT_TO_GIVE}."
+        )
+    if not bool(torch.isfinite(torch.as_tensor(logits)).all()):
+        raise ExportError(
+            f"--model {path} gives NaN or infinite scores: its weights are damaged. "
+            "Export the run again."
+        )
 
 
 def beside(model_file: Path) -> dict[str, str]:
@@ -53,11 +93,12 @@ def beside(model_file: Path) -> dict[str, str]:
     found = {}
     for name in METADATA_FILES:
         candidate = model_file.parent / name
-        if candidate.is_file():
+        if candidate.exists():
             try:
-                found[name] = candidate.read_text()
+                found[name] = read_regular(candidate, METADATA_MAX_BYTES).decode("utf-8")
             except (OSError, UnicodeDecodeError) as e:
-                raise ExportError(f"{candidate} cannot be read ({e}).") from None
+                reason = describe_os_error(e) if isinstance(e, OSError) else brief(e)
+                raise ExportError(f"{candidate} cannot be read ({reason}).") from None
     return found
 
 
@@ -68,17 +109,22 @@ def read_metadata(documents: dict[str, str], source: str) -> tuple[list[str], fl
     try:
         if "labels.json" in documents:
             labels = json.loads(documents["labels.json"])
-            classes = [str(labels[str(i)]) for i in range(len(labels))]
+            classes = [printable(labels[str(i)]) for i in range(len(labels))]
         if "preprocess.json" in documents:
             normalize = json.loads(documents["preprocess.json"])["normalize"]
             mean, std = float(normalize["mean"]), float(normalize["std"])
-    except (ValueError, KeyError, TypeError) as e:
+    except (ValueError, KeyError, TypeError, RecursionError) as e:
         raise ExportError(
-            f"{source}: its labels.json or preprocess.json is damaged ({type(e).__name__}: {e}); "
-            "export the run again."
+            f"{source}: its labels.json or preprocess.json is damaged "
+            f"({type(e).__name__}: {brief(e)}); export the run again."
         ) from None
-    if not classes or not std > 0:
-        raise ExportError(f"{source}: its labels.json or preprocess.json is damaged.")
+    if not 0 < len(classes) <= 1000:
+        raise ExportError(f"{source}: its labels.json holds no class names (or too many).")
+    if not (math.isfinite(mean) and math.isfinite(std) and std > 0):
+        raise ExportError(
+            f"{source}: its preprocess.json has mean {mean}, std {std}: they must be finite "
+            "with std > 0; export the run again."
+        )
     return classes, mean, std
 
 

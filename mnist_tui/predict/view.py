@@ -7,6 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mnist_tui.predict.core import Prediction
+from mnist_tui.ui.format import printable
 from mnist_tui.ui.heatmap import Heatmap
 
 #: Above this many images, one compact table instead of a preview per image.
@@ -36,7 +37,7 @@ def probability_bars(top_k: list[tuple[str, float]]) -> Table:
 def prediction_view(prediction: Prediction) -> RenderableType:
     """One image: what the model saw, the predicted digit, its probability, top-k bars."""
     headline = Text.assemble(
-        (prediction.path, "bold"),
+        (printable(prediction.path), "bold"),
         "  ->  ",
         (prediction.label, "bold green"),
         f"  ({prediction.probability:.1%})",
@@ -58,7 +59,7 @@ def predictions_table(predictions: list[Prediction]) -> Table:
     table.add_column("top-k")
     for p in predictions:
         runners = "  ".join(f"{label} {prob:.0%}" for label, prob in p.top_k)
-        table.add_row(p.path, p.label, f"{p.probability:.1%}", runners)
+        table.add_row(printable(p.path), p.label, f"{p.probability:.1%}", runners)
     return table
 
 

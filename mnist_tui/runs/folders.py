@@ -6,12 +6,16 @@ files are handled by `checkpoints.py`.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import errno
+import fcntl
 import io
+import math
 import os
 import re
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,8 +23,15 @@ from typing import Any
 
 import tomli_w
 
-from mnist_tui.errors import RunError, RunWriteError
-from mnist_tui.fsutil import TOML_ERRORS, atomic_write_bytes, read_toml
+from mnist_tui.errors import RunError, RunWriteError, brief
+from mnist_tui.fsutil import (
+    TOML_ERRORS,
+    atomic_write_bytes,
+    describe_os_error,
+    process_alive,
+    read_regular,
+    read_toml,
+)
 
 METRICS_COLUMNS = (
     "epoch",
@@ -33,6 +44,10 @@ METRICS_COLUMNS = (
     "samples_per_s",
 )
 FINISHED = ("completed", "early_stopped")
+#: The lock file a training process holds (flock) in its run folder.
+LOCK_NAME = ".lock"
+#: 100,000 epochs (training's --epochs limit) of ~100-byte rows, with room to spare.
+METRICS_MAX_BYTES = 32 << 20
 
 
 def default_runs_dir() -> Path:
@@ -113,17 +128,82 @@ class RunFolder:
         root = data.get("root") if isinstance(data, dict) else None
         return Path(root) if isinstance(root, str) and Path(root).is_dir() else None
 
+    @property
+    def lock(self) -> Path:
+        return self.path / LOCK_NAME
+
+    @contextlib.contextmanager
+    def claim(self) -> Iterator[None]:
+        """Hold the run's lock for as long as it is trained: a second `train --resume` of
+        it is refused at once. flock, so the kernel lets go when the process dies, even
+        by SIGKILL: a stale lock file never blocks a later resume."""
+        try:
+            fd = os.open(self.lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        except OSError as e:
+            raise RunError(f"Cannot lock {self.path}: {describe_os_error(e)}.") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            os.close(fd)
+            raise RunError(
+                f"Run {self.id} is already being trained by another `mnist train` "
+                f"(pid {holder or '?'}): wait for it to end, or stop it first."
+            ) from None
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    def train_settings(self) -> dict[str, Any]:
+        """config.toml's [train] table, each known setting checked by training's own rules.
+
+        So a hand-edited `seed = 2**70` or `val_size = -5` is a damaged run folder, said in
+        one line, not an overflow deep in torch or a silently wrong split.
+        """
+        from mnist_tui.config import FIELDS, check_setting
+        from mnist_tui.errors import ConfigError
+
+        train = self.read_config().get("train")
+        if not isinstance(train, dict):
+            raise RunError(f"{self.config} has no [train] table: the run folder is damaged.")
+        for key, value in train.items():
+            if key not in FIELDS:
+                continue  # settings of other versions are history, not used
+            try:
+                check_setting(key, value)
+            except ConfigError as e:
+                raise RunError(f"{self.config} is damaged: {e}") from None
+        return train
+
     def read_metrics(self) -> list[dict[str, float]]:
-        """metrics.csv as a list of rows with numeric values; [] when absent."""
-        if not self.metrics.is_file():
+        """metrics.csv as a list of rows with numeric values; [] when absent.
+
+        Checked as it is read: the header must be training's, every value a number, and
+        the file no larger than a run of the longest allowed training can write.
+        """
+        try:
+            raw = read_regular(self.metrics, METRICS_MAX_BYTES)
+        except FileNotFoundError:
             return []
-        rows = []
-        with open(self.metrics, newline="") as f:
-            for row in csv.DictReader(f):
-                try:
-                    rows.append({k: float(v) for k, v in row.items()})
-                except (TypeError, ValueError) as e:
-                    raise RunError(f"{self.metrics} has a malformed row: {e}.") from None
+        except OSError as e:
+            raise RunError(f"{self.metrics} cannot be read ({describe_os_error(e)}).") from None
+        try:
+            reader = csv.DictReader(io.StringIO(raw.decode("utf-8"), newline=""))
+            if tuple(reader.fieldnames or ()) != METRICS_COLUMNS:
+                raise RunError(
+                    f"{self.metrics} is damaged: its header is not {','.join(METRICS_COLUMNS)}."
+                )
+            rows = []
+            for row in reader:
+                values = {k: float(v) for k, v in row.items()}
+                if not math.isfinite(values["epoch"]) or values["epoch"] < 1:
+                    raise ValueError(f"epoch {row['epoch']}")
+                rows.append(values)
+        except (UnicodeDecodeError, csv.Error, TypeError, ValueError, AttributeError) as e:
+            raise RunError(f"{self.metrics} is damaged ({brief(e, 80)}).") from None
         return rows
 
     def write_metrics(self, rows: list[dict[str, float | int]]) -> None:
@@ -249,22 +329,12 @@ def resolve_run(spec: str | None, runs_dir: Path) -> RunFolder:
     raise RunError(f"{spec!r} matches {len(matches)} runs ({names}...): give more of the id.")
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def effective_status(summary: dict[str, Any]) -> str:
     """The recorded status, except a `running` run whose process is gone: `interrupted`."""
     status = str(summary.get("status", "damaged"))
     if status == "running" and summary.get("host") == socket.gethostname():
         pid = summary.get("pid")
-        if isinstance(pid, int) and not _process_alive(pid):
+        if isinstance(pid, int) and not process_alive(pid):
             return "interrupted"
     return status
 
@@ -272,8 +342,42 @@ def effective_status(summary: dict[str, Any]) -> str:
 STATUSES = ("running", "completed", "early_stopped", "interrupted", "failed")
 
 
+#: summary.toml's fields `mnist runs` shows: (type, lowest, highest). A value outside
+#: makes the record damaged, never a crash (int(nan)) nor invalid JSON (Infinity).
+SUMMARY_FIELDS: dict[str, tuple[type, float, float]] = {
+    "epochs_run": (int, 0, 100_000),
+    "best_epoch": (int, 0, 100_000),
+    "best_val_acc": (float, 0.0, 1.0),
+    "test_acc": (float, 0.0, 1.0),
+    "test_loss": (float, 0.0, math.inf),
+    "seconds": (float, 0.0, 1e9),
+}
+
+
+def summary_problems(summary: dict[str, Any], path: Path) -> list[str]:
+    """What is wrong with a summary's fields, by the rules above (empty when nothing)."""
+    problems = []
+    for key, (kind, low, high) in SUMMARY_FIELDS.items():
+        value = summary.get(key)
+        if value is None:
+            continue
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if kind is int and number and isinstance(value, float) and value.is_integer():
+            number = True  # 3.0 from a hand edit is still 3 epochs
+        elif kind is int and isinstance(value, float):
+            number = False
+        if not number or not math.isfinite(value) or not low <= value <= high:
+            problems.append(f"{key} = {value!r}")
+    for key in ("started", "status", "model"):
+        if key in summary and not isinstance(summary[key], str):
+            problems.append(f"{key} is not text")
+    if problems:
+        return [f"{path} holds impossible values ({', '.join(problems[:3])})."]
+    return []
+
+
 def _number(value: Any) -> float | int | None:
-    """A TOML value as a number, or None when it is missing or of the wrong type."""
+    """A checked summary value (see summary_problems) as a number, or None when absent."""
     return value if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
@@ -306,6 +410,11 @@ def list_runs(runs_dir: Path) -> list[dict[str, Any]]:
             records.append(record)
             continue
         train = config.get("train") if isinstance(config.get("train"), dict) else {}
+        problems = summary_problems(summary, run.summary)
+        if problems:
+            record["problem"] = problems[0]
+            records.append(record)
+            continue
         status = effective_status(summary)
         if status not in STATUSES:
             record["problem"] = (

@@ -187,6 +187,22 @@ class FitResult:
     seconds: float
 
 
+def _check_same_optimizer(optimizer: torch.optim.Optimizer, saved: dict[str, Any]) -> None:
+    """torch loads another optimizer's state without a word and fails at the first step
+    (SGD: KeyError 'momentum'): its hyperparameter names must be this optimizer's."""
+    ours = {k for k in optimizer.param_groups[0] if k != "params"}
+    groups = saved.get("param_groups") if isinstance(saved, dict) else None
+    if not isinstance(groups, list) or not groups or not isinstance(groups[0], dict):
+        raise ValueError("the optimizer state has no parameter groups")
+    theirs = {k for k in groups[0] if k != "params"}
+    if ours != theirs:
+        missing = ", ".join(sorted(ours - theirs)[:3]) or ", ".join(sorted(theirs - ours)[:3])
+        raise ValueError(
+            f"its optimizer state is another optimizer's (differs in {missing}), not "
+            f"{type(optimizer).__name__}'s"
+        )
+
+
 class Trainer:
     """One training run: model, optimiser, schedule and the state that resumes them."""
 
@@ -238,6 +254,7 @@ class Trainer:
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
+        _check_same_optimizer(self.optimizer, state["optimizer"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler and state.get("scheduler"):
             self.scheduler.load_state_dict(state["scheduler"])

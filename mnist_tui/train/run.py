@@ -5,6 +5,7 @@ The CLI resolves options and picks reporters; this module composes the pieces.
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import sys
 from collections.abc import Callable
@@ -22,7 +23,6 @@ from mnist_tui.errors import (
     MnistError,
     RunError,
     RunWriteError,
-    TrainingDiverged,
     brief,
 )
 from mnist_tui.fsutil import remove_stale_temporaries
@@ -159,7 +159,26 @@ def train(
     should_stop: Callable[[], bool] = lambda: False,
     resume: RunFolder | None = None,
 ) -> TrainOutcome:
-    """Train one run (new, or resumed from `resume`) and return how it ended."""
+    """Train one run (new, or resumed from `resume`) and return how it ended.
+
+    The run folder is claimed (its lock held) before anything else and for the run's
+    whole life: two resumes of one run never both write it.
+    """
+    with contextlib.ExitStack() as held:
+        if resume is not None:
+            held.enter_context(resume.claim())
+        return _train(config, data_root, runs_dir, reporters, should_stop, resume, held)
+
+
+def _train(
+    config: TrainConfig,
+    data_root: Path,
+    runs_dir: Path,
+    reporters: list[Callback],
+    should_stop: Callable[[], bool],
+    resume: RunFolder | None,
+    held: contextlib.ExitStack,
+) -> TrainOutcome:
     validate(config, model_names())
     device = resolve_device(config.device)
     precision = resolve_precision(config.precision, device)
@@ -172,6 +191,7 @@ def train(
 
     run = resume or create_run(runs_dir, config.name or config.model)
     if resume is None:
+        held.enter_context(run.claim())
         run.write_toml(run.config, config_document(config, run, data, device, precision, data_root))
     recorder = RunRecorder(run)
     callbacks = CallbackList([recorder, *reporters])
@@ -222,7 +242,9 @@ def train(
     )
     try:
         result = trainer.fit()
-    except (RunWriteError, TrainingDiverged) as e:
+    except Exception as e:
+        # Whatever stops the loop, the run is not left "running" (an unexpected error
+        # included: its traceback still follows, but the record says failed).
         _record_failure(recorder, run, e)
         raise
     curves = _draw_curves(run)
@@ -282,6 +304,7 @@ def resumable_state(run: RunFolder) -> dict[str, Any]:
         )
     # A kill during a save leaves its temporary file behind; the real files are whole.
     remove_stale_temporaries(run.path)
+    run.read_metrics()  # a damaged metrics.csv is refused now, not after the data loads
     return checkpoints.load(run.last, expected_format=checkpoints.STATE_FORMAT)
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from mnist_tui.errors import printable  # re-exported: the UI's one text cleaner
+
+__all__ = ["format_seconds", "percent", "printable"]
+
 
 def format_seconds(seconds: float) -> str:
     """12.3 -> '12.3s', 754 -> '12m34s', 7300 -> '2h01m'."""

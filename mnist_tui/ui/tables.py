@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 
-from mnist_tui.ui.format import format_seconds, percent
+from mnist_tui.ui.format import format_seconds, percent, printable
 
 STATUS_STYLES = {
     "completed": "green",
@@ -40,9 +41,9 @@ def runs_table(records: list[dict[str, Any]]) -> Table:
     for r in records:
         status = r["status"]
         table.add_row(
-            r["id"],
-            f"[{STATUS_STYLES.get(status, '')}]{status}[/]",
-            r.get("model") or "-",
+            printable(r["id"]),
+            Text(status, style=STATUS_STYLES.get(status, "")),
+            printable(r.get("model") or "-"),
             str(r.get("epochs_run") or "-"),
             percent(r.get("best_val_acc")),
             percent(r.get("test_acc")),
@@ -66,7 +67,7 @@ def ensemble_table(report: dict[str, Any]) -> Table:
     for i, row in enumerate([*report["members"], report["ensemble"]]):
         last = i == len(report["members"])
         table.add_row(
-            f"[bold]{row['name']}[/]" if last else row["name"],
+            Text(printable(row["name"]), style="bold" if last else ""),
             percent(row["accuracy"]),
             str(report["samples"] - row["correct"]),
             f"{row['loss']:.4f}",
@@ -92,5 +93,7 @@ def shared_mistakes(report: dict[str, Any]) -> str:
 def damaged_notes(records: list[dict[str, Any]]) -> str:
     """One line per damaged run saying what is wrong with it (for under the table)."""
     return "\n".join(
-        f"{r['id']}: {r.get('problem', 'damaged')}" for r in records if r["status"] == "damaged"
+        printable(f"{r['id']}: {r.get('problem', 'damaged')}", limit=1000)
+        for r in records
+        if r["status"] == "damaged"
     )
