@@ -24,7 +24,7 @@ def eval_command(
     runs: Annotated[
         list[str] | None,
         typer.Argument(
-            metavar="[RUN]...",
+            metavar="RUN",
             help="Run id, unique prefix, folder path or `latest` (several with --ensemble).",
         ),
     ] = None,

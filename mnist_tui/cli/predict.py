@@ -19,7 +19,10 @@ from mnist_tui.errors import MnistError
 @app.command()
 def predict(
     images: Annotated[
-        list[str], typer.Argument(help="Image files, folders or globs (PNG, JPEG, BMP, ...).")
+        list[str],
+        typer.Argument(
+            metavar="IMAGE", help="Image files, folders or globs (PNG, JPEG, BMP, ...)."
+        ),
     ],
     run: Annotated[
         str | None, typer.Option(help="Run whose checkpoint predicts (id, prefix, path, latest).")
