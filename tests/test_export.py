@@ -349,7 +349,7 @@ def test_unknown_run_and_damaged_checkpoint(trained_run, synthetic_root, tmp_pat
     assert not (tmp_path / "out").exists()
 
 
-# --- mnist predict --model ------------------------------------------------------------------
+# --- mnist predict --export -----------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -379,7 +379,7 @@ def test_predict_with_an_exported_model_matches_the_run(
 ):
     fmt, _, name = model.partition("/")
     from_run = predictions([*digit_pngs, "--run", trained_run], capsys)
-    from_export = predictions([*digit_pngs, "--model", exports[fmt][0] / name], capsys)
+    from_export = predictions([*digit_pngs, "--export", exports[fmt][0] / name], capsys)
     assert [r["digit"] for r in from_export] == [r["digit"] for r in from_run]
     for exported, original in zip(from_export, from_run, strict=True):
         got = {e["digit"]: e["probability"] for e in exported["top_k"]}
@@ -394,11 +394,11 @@ def test_predict_uses_the_bundles_labels(exports, digit_pngs, tmp_path, capsys):
     shutil.copytree(exports["all"][0], bundle)
     names = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
     (bundle / "labels.json").write_text(json.dumps(dict(enumerate(names))))
-    digits = [r["digit"] for r in predictions([digit_pngs[0], "--model", bundle], capsys)]
+    digits = [r["digit"] for r in predictions([digit_pngs[0], "--export", bundle], capsys)]
     # The same file's embedded copy of labels.json still says "0".."9"; the folder's wins.
     onnx_copy = tmp_path / "alone.onnx"
     shutil.copy(bundle / "model.onnx", onnx_copy)
-    plain = [r["digit"] for r in predictions([digit_pngs[0], "--model", onnx_copy], capsys)]
+    plain = [r["digit"] for r in predictions([digit_pngs[0], "--export", onnx_copy], capsys)]
     assert isinstance(plain[0], int) and digits == [names[plain[0]]]
 
 
@@ -415,15 +415,24 @@ def test_predict_model_bad_input(exports, trained_run, digit_pngs, tmp_path, cap
     shutil.copytree(exports["all"][0], damaged)
     (damaged / "preprocess.json").write_text("{not json")
     cases = [
-        (["--model", tmp_path / "missing"], "no such file"),
-        (["--model", empty], "no model.pt or model.onnx"),
-        (["--model", text], "not a TorchScript model"),
-        (["--model", trained_run / "checkpoint.pt"], "--run"),
-        (["--model", garbage], "not a usable ONNX model"),
-        (["--model", damaged], "damaged"),
-        (["--model", exports["all"][0], "--run", trained_run], "not both"),
+        (["--export", tmp_path / "missing"], "no such file"),
+        (["--export", empty], "no model.pt or model.onnx"),
+        (["--export", text], "not a TorchScript model"),
+        (["--export", trained_run / "checkpoint.pt"], "--run"),
+        (["--export", garbage], "not a usable ONNX model"),
+        (["--export", damaged], "damaged"),
+        (["--export", exports["all"][0], "--run", trained_run], "not both"),
     ]
     for args, message in cases:
         code, _, err = run_cli(["predict", digit_pngs[0], *args], capsys)
         assert code != 0 and message in err, (args, err)
         assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_predict_model_is_the_architecture_option_elsewhere(tmp_path, capsys):
+    # Issue 20, defect 6: --model names an architecture in train and inspect; predict's
+    # exported model is --export, and the old spelling says so in one line, loading nothing.
+    code, _, err = run_cli(["predict", tmp_path / "x.png", "--model", tmp_path / "bundle"], capsys)
+    assert code != 0
+    assert f"--export {tmp_path / 'bundle'}" in err and "architecture" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

@@ -37,13 +37,19 @@ def predict(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
-    model: Annotated[
+    export: Annotated[
         Path | None,
         typer.Option(
-            "--model",
+            "--export",
+            metavar="PATH",
             help="An exported model instead of a run: an `mnist export` folder, a TorchScript "
             ".pt file or an .onnx file.",
         ),
+    ] = None,
+    old_model: Annotated[
+        str | None,
+        # `--model` names an architecture in train and inspect; here it once meant --export.
+        typer.Option("--model", hidden=True),
     ] = None,
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
@@ -51,12 +57,17 @@ def predict(
     from mnist_tui.predict import core as predicting
     from mnist_tui.runs.folders import resolve_run
 
-    if model is not None and run is not None:
-        raise MnistError("Give --run or --model, not both.")
-    if model is not None:
+    if old_model is not None:
+        raise MnistError(
+            f"predict takes an exported model as --export {old_model} (--model names an "
+            "architecture, in train and inspect)."
+        )
+    if export is not None and run is not None:
+        raise MnistError("Give --run or --export, not both.")
+    if export is not None:
         from mnist_tui.predict.exported import classifier_from_export
 
-        classifier = classifier_from_export(model)
+        classifier = classifier_from_export(export)
     else:
         classifier = predicting.classifier_from_run(resolve_run(run, runs_dir))
     top_k = predicting.check_top_k(top_k, len(classifier.classes))

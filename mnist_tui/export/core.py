@@ -7,7 +7,7 @@ bundle plus model.onnx). Everything is written into a hidden staging folder next
 test images (`roundtrip.py`); only an export that passes is moved into `--out`.
 
 model.pt and model.onnx also carry labels.json and preprocess.json inside (TorchScript
-extra files, ONNX metadata), so a single file is enough for `mnist predict --model`.
+extra files, ONNX metadata), so a single file is enough for `mnist predict --export`.
 """
 
 from __future__ import annotations

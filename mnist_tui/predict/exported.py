@@ -1,4 +1,4 @@
-"""Exported models back into the tool: `mnist predict --model DIR_OR_FILE`.
+"""Exported models back into the tool: `mnist predict --export DIR_OR_FILE`.
 
 Accepts what `mnist export` writes: a bundle folder (model.pt, else model.onnx), a
 TorchScript file or an ONNX file, and returns a `predict.Classifier`. Labels and
@@ -29,14 +29,14 @@ def classifier_from_export(path: Path) -> Classifier:
     """A Classifier for a bundle folder, a TorchScript file or an ONNX file."""
     path = Path(path)
     if not path.exists():
-        raise ExportError(f"--model {path}: no such file or folder; {WHAT_TO_GIVE}.")
+        raise ExportError(f"--export {path}: no such file or folder; {WHAT_TO_GIVE}.")
     if path.is_dir():
         model_file = next(
             (path / n for n in ("model.pt", "model.onnx") if (path / n).is_file()), None
         )
         if model_file is None:
             raise ExportError(
-                f"--model {path}: the folder has no model.pt or model.onnx; {WHAT_TO_GIVE}."
+                f"--export {path}: the folder has no model.pt or model.onnx; {WHAT_TO_GIVE}."
             )
         path = model_file
     if path.suffix.lower() == ".onnx":
@@ -90,7 +90,7 @@ def load_torchscript(path: Path) -> tuple[Callable[[torch.Tensor], torch.Tensor]
             module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra).eval()
     except (RuntimeError, ValueError, OSError) as e:
         raise ExportError(
-            f"--model {path} is not a TorchScript model ({brief(e)}); {WHAT_TO_GIVE} "
+            f"--export {path} is not a TorchScript model ({brief(e)}); {WHAT_TO_GIVE} "
             "(a run's checkpoint.pt goes with --run)."
         ) from None
 
@@ -112,7 +112,7 @@ def load_onnx(path: Path) -> tuple[Callable[[torch.Tensor], torch.Tensor], dict[
     try:
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own classes (InvalidProtobuf, Fail, ...)
-        raise ExportError(f"--model {path} is not a usable ONNX model ({brief(e)}).") from None
+        raise ExportError(f"--export {path} is not a usable ONNX model ({brief(e)}).") from None
     model_input = session.get_inputs()[0]
     fixed_batch = model_input.shape[0] if isinstance(model_input.shape[0], int) else None
 
