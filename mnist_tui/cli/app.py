@@ -133,7 +133,7 @@ DataRoot = Annotated[
     typer.Option("--root", envvar="MNIST_DATA_DIR", help="Folder holding the datasets."),
 ]
 Plain = Annotated[
-    bool, typer.Option("--plain", help="Plain line output instead of the live display.")
+    bool, typer.Option("--plain", help="Plain lines: no live display, colour or box drawing.")
 ]
 
 
@@ -151,11 +151,24 @@ def is_interactive() -> bool:
     return Console().is_interactive
 
 
-def output_console() -> Any:
-    """A Rich console for results; in a pipe, wide enough that tables keep whole cells."""
+def output_console(plain: bool = False) -> Any:
+    """A Rich console for results; in a pipe, wide enough that tables keep whole cells.
+
+    `plain`: no colour, so heatmaps and legends draw their ASCII ramps (see ui.heatmap).
+    """
     from rich.console import Console
 
-    return Console() if sys.stdout.isatty() else Console(width=160)
+    settings: dict[str, Any] = {"no_color": True, "highlight": False} if plain else {}
+    return Console(**settings) if sys.stdout.isatty() else Console(width=160, **settings)
+
+
+def print_result(renderable: Any, plain: bool = False) -> None:
+    """Print a command's result; `--plain` output has no box drawing anywhere."""
+    if plain:
+        from mnist_tui.ui.tables import unboxed
+
+        renderable = unboxed(renderable)
+    output_console(plain).print(renderable)
 
 
 def data_root_for(ctx: typer.Context, data_root: Path, run: RunFolder) -> Path:

@@ -8,8 +8,10 @@ from typing import Annotated
 import typer
 
 from mnist_tui.cli.app import (
+    Plain,
     RunsDir,
     app,
+    output_console,
 )
 from mnist_tui.errors import MnistError
 
@@ -56,6 +58,7 @@ def inspect_command(
     ] = None,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the random initialisation.")] = 42,
     runs_dir: RunsDir = Path("runs"),
+    plain: Plain = False,
 ) -> None:
     """Look inside a model: a summary, a layer's kernels, or its feature maps for an image."""
     if png_only and png is None:
@@ -64,7 +67,7 @@ def inspect_command(
 
     from mnist_tui.inspect.core import InspectRequest, inspect
 
-    console = Console()
+    console = output_console(plain) if plain else Console()
     request = InspectRequest(
         layer=layer,
         run=run,
@@ -81,4 +84,8 @@ def inspect_command(
         width=console.width,
     )
     for part in inspect(request):
+        if plain:
+            from mnist_tui.ui.tables import unboxed
+
+            part = unboxed(part)
         console.print(part)

@@ -8,9 +8,10 @@ from typing import Annotated
 import typer
 
 from mnist_tui.cli.app import (
+    Plain,
     RunsDir,
     app,
-    output_console,
+    print_result,
     stderr_line,
 )
 from mnist_tui.errors import MnistError
@@ -52,6 +53,7 @@ def predict(
         typer.Option("--model", hidden=True),
     ] = None,
     runs_dir: RunsDir = Path("runs"),
+    plain: Plain = False,
 ) -> None:
     """Which digit is this? Preprocesses each image the MNIST way and shows what the model saw."""
     from mnist_tui.predict import core as predicting
@@ -84,6 +86,6 @@ def predict(
     elif results:
         from mnist_tui.predict.view import predictions_view
 
-        output_console().print(predictions_view(results))
+        print_result(predictions_view(results, ascii_bars=plain), plain)
     if failures:
         raise typer.Exit(1)

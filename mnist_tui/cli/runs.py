@@ -8,9 +8,11 @@ from typing import Annotated
 import typer
 
 from mnist_tui.cli.app import (
+    Plain,
     RunsDir,
     app,
     output_console,
+    print_result,
 )
 
 
@@ -18,6 +20,7 @@ from mnist_tui.cli.app import (
 def list_runs_command(
     runs_dir: RunsDir = Path("runs"),
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    plain: Plain = False,
 ) -> None:
     """A table of runs, newest first."""
     import json
@@ -33,7 +36,6 @@ def list_runs_command(
         return
     from mnist_tui.ui.tables import damaged_notes, runs_table
 
-    console = output_console()
-    console.print(runs_table(records))
+    print_result(runs_table(records), plain)
     if notes := damaged_notes(records):
-        console.print(notes, style="dim", markup=False, highlight=False)
+        output_console(plain).print(notes, style="dim", markup=False, highlight=False)

@@ -134,7 +134,8 @@ Run in this folder; it prints `{facts.example_prediction}` and the model's proba
 ```python
 {SNIPPET}```
 
-{onnx_section}`mnist predict --export <this folder> IMAGE` does the full preprocessing for any image.
+{onnx_section}`mnist predict --export <this folder> IMAGE` does the full preprocessing for any
+image.
 
 ## Checked at export
 
