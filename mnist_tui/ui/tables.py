@@ -6,7 +6,7 @@ from typing import Any
 
 from rich.table import Table
 
-from mnist_tui.ui.format import format_seconds, percent
+from mnist_tui.ui.format import format_seconds, percent, recipe_short
 
 STATUS_STYLES = {
     "completed": "green",
@@ -32,6 +32,7 @@ def runs_table(records: list[dict[str, Any]]) -> Table:
     table.add_column("id", overflow="fold", min_width=10)
     table.add_column("status", no_wrap=True)
     table.add_column("model", no_wrap=True)
+    table.add_column("recipe", overflow="fold")
     table.add_column("epochs", justify="right", no_wrap=True)
     table.add_column("best val", justify="right", no_wrap=True)
     table.add_column("test", justify="right", no_wrap=True)
@@ -43,6 +44,7 @@ def runs_table(records: list[dict[str, Any]]) -> Table:
             r["id"],
             f"[{STATUS_STYLES.get(status, '')}]{status}[/]",
             r.get("model") or "-",
+            recipe_short(r),
             str(r.get("epochs_run") or "-"),
             percent(r.get("best_val_acc")),
             percent(r.get("test_acc")),
