@@ -1,9 +1,10 @@
 """Exported models back into the tool: `mnist predict --export DIR_OR_FILE`.
 
-Accepts what `mnist export` writes: a bundle folder (model.pt, else model.onnx), a
-TorchScript file or an ONNX file, and returns a `predict.Classifier`. Labels and
-normalisation come from labels.json/preprocess.json beside the model, else from the
-copies embedded in the file itself (TorchScript extra files, ONNX metadata), else MNIST's.
+Accepts what `mnist export` writes: a bundle folder (model.pt2, model.pt, else
+model.onnx), a torch.export .pt2 file, a TorchScript file or an ONNX file, and returns a
+`predict.Classifier`. Labels and normalisation come from labels.json/preprocess.json
+beside the model, else from the copies embedded in the file itself (extra files, ONNX
+metadata), else MNIST's.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from mnist_tui.imaging.prepare import MNIST_MEAN, MNIST_STD
 from mnist_tui.predict.core import Classifier
 
 METADATA_FILES = ("labels.json", "preprocess.json")
-WHAT_TO_GIVE = "give an `mnist export` folder, a TorchScript .pt file or an .onnx file"
+WHAT_TO_GIVE = "give an `mnist export` folder, a .pt2, a TorchScript .pt or an .onnx file"
 
 
 def classifier_from_export(path: Path) -> Classifier:
@@ -32,15 +33,19 @@ def classifier_from_export(path: Path) -> Classifier:
         raise ExportError(f"--export {path}: no such file or folder; {WHAT_TO_GIVE}.")
     if path.is_dir():
         model_file = next(
-            (path / n for n in ("model.pt", "model.onnx") if (path / n).is_file()), None
+            (path / n for n in ("model.pt2", "model.pt", "model.onnx") if (path / n).is_file()),
+            None,
         )
         if model_file is None:
             raise ExportError(
-                f"--export {path}: the folder has no model.pt or model.onnx; {WHAT_TO_GIVE}."
+                f"--export {path}: the folder has no model.pt2, model.pt or model.onnx; "
+                f"{WHAT_TO_GIVE}."
             )
         path = model_file
     if path.suffix.lower() == ".onnx":
         forward, embedded = load_onnx(path)
+    elif path.suffix.lower() == ".pt2":
+        forward, embedded = load_program(path)
     else:
         forward, embedded = load_torchscript(path)
     documents = {**embedded, **beside(path)}  # files next to the model win: they are visible
@@ -100,6 +105,23 @@ def load_torchscript(path: Path) -> tuple[Callable[[torch.Tensor], torch.Tensor]
 
     embedded = {name: _text(value) for name, value in extra.items() if value}
     return forward, embedded
+
+
+def load_program(path: Path) -> tuple[Callable[[torch.Tensor], torch.Tensor], dict[str, str]]:
+    """A torch.export program (.pt2) and the labels/preprocessing saved in it."""
+    extra = dict.fromkeys(METADATA_FILES, "")
+    try:
+        module = torch.export.load(str(path), extra_files=extra).module()
+    except Exception as e:  # a damaged archive raises zipfile, pickle or torch errors
+        raise ExportError(
+            f"--export {path} is not a torch.export program ({brief(e)}); {WHAT_TO_GIVE}."
+        ) from None
+
+    def forward(inputs: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return module(inputs)
+
+    return forward, {name: _text(value) for name, value in extra.items() if value}
 
 
 def load_onnx(path: Path) -> tuple[Callable[[torch.Tensor], torch.Tensor], dict[str, str]]:
