@@ -75,6 +75,18 @@ class HelpLayout:
         if isinstance(self, TyperGroup):
             self.format_commands(ctx, formatter)
 
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        """Each command's whole first paragraph, wrapped (Click cuts it off with "...")."""
+        rows = []
+        for name in self.list_commands(ctx):  # type: ignore[attr-defined]
+            command = self.get_command(ctx, name)  # type: ignore[attr-defined]
+            if command is not None and not command.hidden:
+                text = command.short_help or (command.help or "").split("\n\n")[0]
+                rows.append((name, " ".join(text.split())))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
     def format_epilog(self, ctx: Any, formatter: Any) -> None:
         for paragraph in (self.epilog or "").strip().split("\n\n"):  # type: ignore[attr-defined]
             heading, *lines = paragraph.strip().splitlines() or [""]
