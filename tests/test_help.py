@@ -51,3 +51,15 @@ def test_train_help_is_readable_at_80_columns(help_of):
     # The longest option list stays short: no option takes more than 5 lines.
     entries = re.split(r"\n  (?=-)", options)
     assert max(e.count("\n") for e in entries) <= 5
+
+
+def test_new_commands_are_in_help(help_of):
+    top = help_of()
+    assert re.search(r"^  show\s+One run's whole story", top, re.M)
+    assert re.search(r"^  runs\s+A table of runs, newest first; `mnist runs rm` deletes", top, re.M)
+    assert not re.search(r"\.\.\.$", top.split("Commands:")[1], re.M)  # not cut off
+    assert "Usage: mnist show [OPTIONS] [RUN]\n" in help_of("show")
+    rm = help_of("runs", "rm")
+    assert "Usage: mnist runs rm [OPTIONS] [RUN]...\n" in rm
+    for option in ("--status STATUS,...", "--keep N", "-y, --yes"):
+        assert option in rm
