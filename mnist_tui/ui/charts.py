@@ -94,4 +94,5 @@ class LineCharts:
             for line in _plain_lines(self.charts):
                 yield Text(line)
             return
-        yield Text.from_ansi(_plotext_lines(self.charts, options.max_width, self.height))
+        drawn_text = _plotext_lines(self.charts, options.max_width, self.height)
+        yield Text.from_ansi(drawn_text.rstrip("\n"))
