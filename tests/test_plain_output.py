@@ -46,6 +46,8 @@ def test_runs_predict_inspect_plain(trained_run, digit_png, capsys):
     runs_dir = trained_run.parent
     out = no_line_drawing(["runs", "--runs-dir", runs_dir, "--plain"], capsys)
     assert trained_run.name in out
+    out = no_line_drawing(["show", trained_run, "--plain"], capsys)
+    assert "val accuracy (%) by epoch" in out and "checkpoint.pt" in out
     out = no_line_drawing(["predict", digit_png, "--run", trained_run, "--plain"], capsys)
     assert "#" in out  # the probability bar, in ASCII
     out = no_line_drawing(["inspect", "--run", trained_run, "--plain"], capsys)
