@@ -124,7 +124,8 @@ def test_train_help_shows_every_default_and_the_choices(monkeypatch, capsys):
     assert code == 0
     flat = " ".join(out.split())
     assert "Peak learning rate. (default: 0.05)" in flat
-    assert "Model architecture. Models: simple_cnn" in flat and "(default: simple_cnn)" in flat
+    assert "Model architecture. See Models below. (default: simple_cnn)" in flat
+    assert "Models: simple_cnn the seed notebook's" in flat
     assert "Optimizer. One of: sgd, adam, adamw. (default: sgd)" in flat
     assert "(default: off)" in flat  # booleans read on/off
     shown = [name for name, f in FIELDS.items() if f"(default: {f.default})" in flat]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -22,16 +23,56 @@ def test_curves_png_is_a_valid_png_drawn_from_metrics_csv(trained_run, tmp_path)
     with Image.open(run.curves) as image:
         image.verify()
     with Image.open(run.curves) as image:
-        assert image.format == "PNG" and image.size == (1000, 400)
+        assert image.format == "PNG" and image.size == (1500, 400)  # loss, accuracy, lr
 
     # Drawn from the CSV: the same rows draw the same picture, byte for byte...
     rows = run.read_metrics()
     assert len(rows) >= 2 and [int(r["epoch"]) for r in rows] == list(range(1, len(rows) + 1))
-    redrawn = draw_curves(rows, tmp_path / "again.png", title=run.id).read_bytes()
+    best = tomllib.loads(run.summary.read_text())["best_epoch"]
+    redrawn = draw_curves(rows, tmp_path / "again.png", title=run.id, best_epoch=best)
+    redrawn = redrawn.read_bytes()
     assert redrawn == png
     # ...and other numbers draw another one.
     rows[1] = {**rows[1], "val_acc": rows[1]["val_acc"] / 2}
     assert draw_curves(rows, tmp_path / "other.png", title=run.id).read_bytes() != png
+
+
+def test_curves_png_draws_the_lr_and_marks_the_best_epoch(tmp_path):
+    # Issue 20: the learning rate has its own panel and the best epoch is marked.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    rows = [
+        {
+            "epoch": e,
+            "train_loss": 1 / e,
+            "train_acc": 0.9,
+            "val_loss": 1 / e,
+            "val_acc": acc,
+            "lr": lr,
+            "seconds": 1.0,
+            "samples_per_s": 1.0,
+        }
+        for e, acc, lr in [(1, 0.90, 0.1), (2, 0.97, 0.05), (3, 0.95, 0.01)]
+    ]
+    figures: list = []
+    original = plt.close
+    plt.close = lambda fig=None: figures.append(fig)  # keep the figure to look at it
+    try:
+        draw_curves(rows, tmp_path / "c.png", best_epoch=2)
+    finally:
+        plt.close = original
+    (fig,) = figures
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["loss", "accuracy", "learning rate"]
+    lr_axis = fig.axes[2]
+    assert list(lr_axis.lines[0].get_ydata()) == [0.1, 0.05, 0.01]
+    for ax in fig.axes:  # a vertical line at epoch 2 in every panel
+        assert any(list(line.get_xdata()) == [2, 2] for line in ax.lines), ax.get_title()
+    assert any("best epoch 2" in t.get_text() for t in fig.axes[1].get_legend().get_texts())
+    original(fig)
 
 
 FAST = ["--epochs", "2", "--val-size", "500", "--batch-size", "64", "--device", "cpu", "--plain"]

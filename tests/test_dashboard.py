@@ -241,3 +241,27 @@ def test_a_pipe_gets_plain_lines_without_escapes(synthetic_root, runs_dir):
     assert lines[3].startswith("completed after 1 epoch(s)")
     assert "\x1b" not in result.stdout + result.stderr
     assert "━" not in result.stdout
+
+
+def test_header_shows_optimizer_lr_schedule_and_preset():
+    # Issue 20: how the run trains, next to what and where.
+    import dataclasses
+
+    from mnist_tui.train.reporters.dashboard_view import header
+
+    start = dataclasses.replace(
+        run_started(),
+        config={
+            "optimizer": "adam",
+            "lr": 0.01,
+            "momentum": 0.7,
+            "scheduler": "onecycle",
+            "preset": "fast",
+            "augment": True,
+        },
+    )
+    console = Console(width=100, record=True, file=io.StringIO())
+    console.print(header(start))
+    text = console.export_text()
+    assert "adam lr 0.01" in text and "onecycle schedule" in text and "preset fast" in text
+    assert "augmented" in text

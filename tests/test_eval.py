@@ -81,10 +81,19 @@ def test_eval_table_and_pngs(
     assert f"{summary['test_acc']:.2%}" in out
     assert "matches training's record" in out
     assert "confusion" in out and "precision" in out and "recall" in out
-    for name in ("confusion.png", "mistakes.png"):
+    for name in ("confusion-test.png", "mistakes-test.png"):
         assert (run / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     if summary["test_acc"] < 1.0:
         assert " read as " in out
+    # Issue 20, defect 8: the val split's pictures sit beside the test split's.
+    test_pictures = {p: (run / p).read_bytes() for p in ("confusion-test.png", "mistakes-test.png")}
+    code, out, err = run_cli(
+        ["eval", run, "--root", synthetic_root, "--png", "--split", "val"], capsys
+    )
+    assert code == 0, err
+    assert "confusion-val.png" in out and "mistakes-val.png" in out
+    assert (run / "confusion-val.png").is_file() and (run / "mistakes-val.png").is_file()
+    assert {p: (run / p).read_bytes() for p in test_pictures} == test_pictures
 
 
 def test_eval_resolves_latest_in_runs_dir(trained_run: Path, synthetic_root: Path, capsys) -> None:

@@ -45,6 +45,10 @@ for name, (kind, path) in jobs.items():
                 [session.run(None, {"input": chunk})[0] for chunk in chunks]
             )
         results[name] = results[f"{name}@{len(inputs)}"]
+    elif kind == "pt2":
+        model = torch.export.load(path).module()
+        with torch.no_grad():
+            results[name] = model(torch.from_numpy(inputs)).numpy()
     elif kind == "weights":
         state = torch.load(path, map_location="cpu", weights_only=True)
         results[name] = np.array([float(v.double().sum()) for _, v in sorted(state.items())])
@@ -89,7 +93,7 @@ def exports(trained_run, synthetic_root, tmp_path_factory) -> dict[str, tuple[Pa
     """One export per format (all = bundle + onnx), made through the CLI entry point."""
     made = {}
     root = tmp_path_factory.mktemp("exports")
-    for fmt in ("all", "torchscript", "onnx"):
+    for fmt in ("all", "pt2", "torchscript", "onnx"):
         out = root / fmt
         args = ["export", str(trained_run), "--format", fmt, "--out", str(out)]
         printed = io.StringIO()
@@ -107,6 +111,8 @@ def loaded_back(exports, reference, tmp_path_factory) -> dict[str, np.ndarray]:
     tmp = tmp_path_factory.mktemp("loaded")
     np.save(tmp / "inputs.npy", inputs)
     jobs = {
+        "all/model.pt2": ("pt2", str(exports["all"][0] / "model.pt2")),
+        "pt2/model.pt2": ("pt2", str(exports["pt2"][0] / "model.pt2")),
         "all/model.pt": ("torchscript", str(exports["all"][0] / "model.pt")),
         "all/model.onnx": ("onnx", str(exports["all"][0] / "model.onnx")),
         "torchscript/model.pt": ("torchscript", str(exports["torchscript"][0] / "model.pt")),
@@ -135,6 +141,7 @@ def test_formats_write_exactly_their_files(exports):
         return names
 
     assert written("all") == sorted([*BUNDLE_FILES, "model.onnx"])
+    assert written("pt2") == ["model.pt2"]
     assert written("torchscript") == ["model.pt"]
     assert written("onnx") == ["model.onnx"]
 
@@ -142,6 +149,8 @@ def test_formats_write_exactly_their_files(exports):
 @pytest.mark.parametrize(
     "name",
     [
+        "all/model.pt2",
+        "pt2/model.pt2",
         "all/model.pt",
         "all/model.onnx",
         "torchscript/model.pt",
@@ -187,12 +196,15 @@ def test_single_files_carry_labels_and_preprocessing(exports):
     folder = exports["all"][0]
     extra = {"labels.json": "", "preprocess.json": ""}
     torch.jit.load(str(exports["torchscript"][0] / "model.pt"), _extra_files=extra)
+    in_program = {"labels.json": "", "preprocess.json": ""}
+    torch.export.load(str(exports["pt2"][0] / "model.pt2"), extra_files=in_program)
     props = {
         p.key: p.value for p in onnx.load(str(exports["onnx"][0] / "model.onnx")).metadata_props
     }
     for name in ("labels.json", "preprocess.json"):
         expected = json.loads((folder / name).read_text())
         assert json.loads(extra[name]) == expected
+        assert json.loads(in_program[name]) == expected
         assert json.loads(props[name]) == expected
 
 
@@ -200,12 +212,14 @@ def test_readme_snippets_run_as_written_and_predict_the_right_digit(exports, tes
     folder = exports["all"][0]
     card = (folder / "README.md").read_text()
     snippets = re.findall(r"```python\n(.*?)```", card, flags=re.S)
-    assert len(snippets) == 2  # plain PyTorch with model.pt, onnxruntime with model.onnx
+    assert len(snippets) == 2  # plain PyTorch with model.pt2, onnxruntime with model.onnx
+    assert 'torch.export.load("model.pt2")' in snippets[0] and "torch.jit" not in snippets[0]
     index = int(re.search(r"test image #(\d+)", card).group(1))
     true_label = str(test_images[1][index])
     for snippet in snippets:
         done = subprocess.run(
-            [sys.executable, "-I", "-c", snippet],
+            # -W error: the snippet must not warn (torch.jit.load's FutureWarning did).
+            [sys.executable, "-I", "-W", "error", "-c", snippet],
             cwd=folder,
             capture_output=True,
             text=True,
@@ -218,7 +232,9 @@ def test_readme_snippets_run_as_written_and_predict_the_right_digit(exports, tes
 def test_export_prints_its_check(exports):
     out = exports["all"][1]
     assert "200/200" in out and "bundle" in out and "onnx" in out
-    assert "dynamic batch dimension" in out and "weights.pt = model.pt's weights" in out
+    assert "dynamic batch dimension" in out and "weights.pt = model.pt2's weights" in out
+    assert re.search(r"bundle\s+model\.pt2\s+torch\.export", out)
+    assert re.search(r"torchscript\s+model\.pt\s+torch\.jit", out)
     assert re.search(r"\d\.\d+ ms", out)
 
 
@@ -349,7 +365,7 @@ def test_unknown_run_and_damaged_checkpoint(trained_run, synthetic_root, tmp_pat
     assert not (tmp_path / "out").exists()
 
 
-# --- mnist predict --model ------------------------------------------------------------------
+# --- mnist predict --export -----------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -372,14 +388,23 @@ def predictions(args: list, capsys) -> list[dict]:
 
 
 @pytest.mark.parametrize(
-    "model", ["all", "all/model.pt", "all/model.onnx", "torchscript/model.pt", "onnx/model.onnx"]
+    "model",
+    [
+        "all",
+        "all/model.pt2",
+        "pt2/model.pt2",
+        "all/model.pt",
+        "all/model.onnx",
+        "torchscript/model.pt",
+        "onnx/model.onnx",
+    ],
 )
 def test_predict_with_an_exported_model_matches_the_run(
     exports, trained_run, digit_pngs, capsys, model
 ):
     fmt, _, name = model.partition("/")
     from_run = predictions([*digit_pngs, "--run", trained_run], capsys)
-    from_export = predictions([*digit_pngs, "--model", exports[fmt][0] / name], capsys)
+    from_export = predictions([*digit_pngs, "--export", exports[fmt][0] / name], capsys)
     assert [r["digit"] for r in from_export] == [r["digit"] for r in from_run]
     for exported, original in zip(from_export, from_run, strict=True):
         got = {e["digit"]: e["probability"] for e in exported["top_k"]}
@@ -394,11 +419,11 @@ def test_predict_uses_the_bundles_labels(exports, digit_pngs, tmp_path, capsys):
     shutil.copytree(exports["all"][0], bundle)
     names = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
     (bundle / "labels.json").write_text(json.dumps(dict(enumerate(names))))
-    digits = [r["digit"] for r in predictions([digit_pngs[0], "--model", bundle], capsys)]
+    digits = [r["digit"] for r in predictions([digit_pngs[0], "--export", bundle], capsys)]
     # The same file's embedded copy of labels.json still says "0".."9"; the folder's wins.
     onnx_copy = tmp_path / "alone.onnx"
     shutil.copy(bundle / "model.onnx", onnx_copy)
-    plain = [r["digit"] for r in predictions([digit_pngs[0], "--model", onnx_copy], capsys)]
+    plain = [r["digit"] for r in predictions([digit_pngs[0], "--export", onnx_copy], capsys)]
     assert isinstance(plain[0], int) and digits == [names[plain[0]]]
 
 
@@ -415,15 +440,24 @@ def test_predict_model_bad_input(exports, trained_run, digit_pngs, tmp_path, cap
     shutil.copytree(exports["all"][0], damaged)
     (damaged / "preprocess.json").write_text("{not json")
     cases = [
-        (["--model", tmp_path / "missing"], "no such file"),
-        (["--model", empty], "no model.pt or model.onnx"),
-        (["--model", text], "not a TorchScript model"),
-        (["--model", trained_run / "checkpoint.pt"], "--run"),
-        (["--model", garbage], "not a usable ONNX model"),
-        (["--model", damaged], "damaged"),
-        (["--model", exports["all"][0], "--run", trained_run], "not both"),
+        (["--export", tmp_path / "missing"], "no such file"),
+        (["--export", empty], "no model.pt2, model.pt or model.onnx"),
+        (["--export", text], "not a TorchScript model"),
+        (["--export", trained_run / "checkpoint.pt"], "--run"),
+        (["--export", garbage], "not a usable ONNX model"),
+        (["--export", damaged], "damaged"),
+        (["--export", exports["all"][0], "--run", trained_run], "not both"),
     ]
     for args, message in cases:
         code, _, err = run_cli(["predict", digit_pngs[0], *args], capsys)
         assert code != 0 and message in err, (args, err)
         assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_predict_model_is_the_architecture_option_elsewhere(tmp_path, capsys):
+    # Issue 20, defect 6: --model names an architecture in train and inspect; predict's
+    # exported model is --export, and the old spelling says so in one line, loading nothing.
+    code, _, err = run_cli(["predict", tmp_path / "x.png", "--model", tmp_path / "bundle"], capsys)
+    assert code != 0
+    assert f"--export {tmp_path / 'bundle'}" in err and "architecture" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 import pytest
@@ -144,3 +145,92 @@ def test_legend_shows_ends_and_meaning() -> None:
     coloured = render(Legend("diverging", -0.5, 0.25), color=True)
     assert "negative" in coloured and "\u2588" in coloured
     assert plain_lines(Legend("grey", 0.0, 1.0, width=10))[0].startswith("0 [ ")
+
+
+# --- issue 20, defect 11: palettes read as intended at 256 and 16 colours --------------------
+
+_SGR = re.compile(r"\x1b\[([0-9;]*)m")
+
+
+def _drawn_colors(renderable: object, system: str) -> list[tuple[int, int, int]]:
+    """The RGB a terminal of that colour system shows for each foreground colour used."""
+    from rich.color import Color
+
+    console = Console(
+        file=io.StringIO(),
+        color_system=system,
+        force_terminal=True,
+        width=120,  # type: ignore[arg-type]
+    )
+    console.print(renderable)
+    colors = []
+    for params in _SGR.findall(console.file.getvalue()):
+        codes = [int(c) for c in params.split(";") if c]
+        i = 0
+        while i < len(codes):
+            code = codes[i]
+            if code == 48:  # a background colour: 48;5;N or 48;2;R;G;B
+                i += 3 if codes[i + 1] == 5 else 5
+                continue
+            if code == 38 and codes[i + 1] == 5:
+                colors.append(Color.from_ansi(codes[i + 2]).get_truecolor())
+                i += 3
+                continue
+            if code == 38 and codes[i + 1] == 2:
+                colors.append(tuple(codes[i + 2 : i + 5]))
+                i += 5
+                continue
+            if 30 <= code <= 37 or 90 <= code <= 97:
+                colors.append(
+                    Color.from_ansi(code - 30 if code < 90 else code - 82).get_truecolor()
+                )
+            i += 1
+    return [tuple(c) for c in colors]
+
+
+def _hue_saturation(color: tuple[int, int, int]) -> tuple[float, float]:
+    import colorsys
+
+    hue, _, saturation = colorsys.rgb_to_hls(*(c / 255 for c in color))
+    return hue * 360, saturation
+
+
+def _is_blue(color: tuple[int, int, int]) -> bool:
+    hue, saturation = _hue_saturation(color)
+    return 205 <= hue <= 250 and saturation >= 0.4
+
+
+def _is_red(color: tuple[int, int, int]) -> bool:
+    hue, saturation = _hue_saturation(color)
+    return (hue >= 345 or hue <= 15) and saturation >= 0.4
+
+
+@pytest.mark.parametrize("system", ["truecolor", "256", "standard"])
+def test_diverging_reads_blue_and_red_in_every_colour_system(system):
+    negative = _drawn_colors(
+        Heatmap(np.linspace(-1, -0.15, 12)[None, :].repeat(2, 0), "diverging", vmin=-1, vmax=1),
+        system,
+    )
+    positive = _drawn_colors(
+        Heatmap(np.linspace(0.15, 1, 12)[None, :].repeat(2, 0), "diverging", vmin=-1, vmax=1),
+        system,
+    )
+    assert len(negative) == len(positive) == 12
+    for color in negative:  # blue, not teal (180 degrees)
+        assert _is_blue(color), (system, color)
+    for color in positive:  # red, not brown (30-40 degrees)
+        assert _is_red(color), (system, color)
+    # Larger magnitudes are never drawn darker than smaller ones.
+    assert [sum(c) for c in negative] == sorted([sum(c) for c in negative], reverse=True)
+    assert [sum(c) for c in positive] == sorted([sum(c) for c in positive])
+
+
+@pytest.mark.parametrize("system", ["256", "standard"])
+def test_grey_and_legends_stay_grey_blue_red(system):
+    greys = _drawn_colors(Heatmap(np.linspace(0, 1, 16)[None, :].repeat(2, 0), "grey"), system)
+    assert greys and all(r == g == b for r, g, b in greys), greys
+    assert len({c for c in greys}) >= (4 if system == "standard" else 12)
+    bar = _drawn_colors(Legend("diverging", -1, 1, width=21, mode="color"), system)
+    left, right = bar[:8], bar[-8:]
+    assert all(_is_blue(c) for c in left), left
+    assert all(_is_red(c) for c in right), right

@@ -134,3 +134,14 @@ def test_an_empty_run_name_is_refused_not_taken_for_latest(trained_run, capsys):
     for command in (["eval", ""], ["predict", "x.png", "--run", ""], ["inspect", "--run", ""]):
         code, _, err = run_cli([*command, "--runs-dir", trained_run.parent], capsys)
         assert code != 0 and "empty name" in err and "Traceback" not in err, command
+
+
+def test_runs_show_the_recipe(trained_run: Path, capsys) -> None:
+    # Issue 20: optimizer, lr, schedule and preset in `mnist runs` (table and JSON).
+    code, out, err = run_cli(["runs", "--runs-dir", trained_run.parent], capsys)
+    assert code == 0, err
+    assert "recipe" in out and "sgd 0.05 cosine" in out
+    code, out, err = run_cli(["runs", "--runs-dir", trained_run.parent, "--json"], capsys)
+    (record,) = [r for r in json.loads(out) if r["id"] == trained_run.name]
+    assert (record["optimizer"], record["lr"], record["scheduler"]) == ("sgd", 0.05, "cosine")
+    assert record["preset"] == ""

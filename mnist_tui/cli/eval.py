@@ -13,7 +13,7 @@ from mnist_tui.cli.app import (
     RunsDir,
     app,
     data_root_for,
-    output_console,
+    print_result,
 )
 from mnist_tui.errors import MnistError
 from mnist_tui.ui.progress import count_progress
@@ -24,7 +24,7 @@ def eval_command(
     runs: Annotated[
         list[str] | None,
         typer.Argument(
-            metavar="[RUN]...",
+            metavar="RUN",
             help="Run id, unique prefix, folder path or `latest` (several with --ensemble).",
         ),
     ] = None,
@@ -38,7 +38,10 @@ def eval_command(
         ),
     ] = False,
     png: Annotated[
-        bool, typer.Option("--png", help="Write confusion.png and mistakes.png into the run.")
+        bool,
+        typer.Option(
+            "--png", help="Write confusion-SPLIT.png and mistakes-SPLIT.png into the run."
+        ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     device: Annotated[
@@ -61,7 +64,7 @@ def eval_command(
             raise MnistError(
                 "--png draws one run's confusion matrix and mistakes: drop it for --ensemble."
             )
-        _eval_ensemble(ctx, runs or [], split, as_json, device, runs_dir, data_root)
+        _eval_ensemble(ctx, runs or [], split, as_json, device, runs_dir, data_root, plain)
         return
     if runs and len(runs) > 1:
         raise MnistError(
@@ -85,7 +88,7 @@ def eval_command(
         return
     from mnist_tui.evaluate.view import eval_view
 
-    output_console().print(eval_view(report))
+    print_result(eval_view(report), plain)
 
 
 def _eval_ensemble(
@@ -96,6 +99,7 @@ def _eval_ensemble(
     device: str | None,
     runs_dir: Path,
     data_root: Path,
+    plain: bool,
 ) -> None:
     """`mnist eval --ensemble RUN RUN ...`: the averaged probabilities' accuracy."""
     from mnist_tui.evaluate.ensemble import evaluate_ensemble
@@ -112,4 +116,4 @@ def _eval_ensemble(
         return
     from mnist_tui.ui.tables import ensemble_table
 
-    output_console().print(ensemble_table(report))
+    print_result(ensemble_table(report), plain)

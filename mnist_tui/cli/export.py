@@ -15,7 +15,7 @@ from mnist_tui.cli.app import (
 )
 from mnist_tui.errors import MnistError
 
-EXPORT_FORMATS = ("bundle", "torchscript", "onnx", "all")
+EXPORT_FORMATS = ("bundle", "pt2", "torchscript", "onnx", "all")
 
 
 @app.command("export")
@@ -27,8 +27,9 @@ def export_command(
         str,
         typer.Option(
             "--format",
-            help="bundle (folder: weights, TorchScript, labels, preprocessing, config, model "
-            "card), torchscript (model.pt), onnx (model.onnx) or all (bundle + model.onnx).",
+            help="bundle (folder: weights, torch.export program, TorchScript, labels, "
+            "preprocessing, config, model card), pt2 (model.pt2, torch.export), torchscript "
+            "(model.pt), onnx (model.onnx) or all (bundle + model.onnx).",
         ),
     ] = "bundle",
     out: Annotated[Path, typer.Option("--out", help="Folder to write the export into.")] = ...,

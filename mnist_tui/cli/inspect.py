@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from mnist_tui.cli.app import (
+    Plain,
     RunsDir,
     app,
     output_console,
@@ -57,13 +58,14 @@ def inspect_command(
     ] = None,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the random initialisation.")] = 42,
     runs_dir: RunsDir = Path("runs"),
+    plain: Plain = False,
 ) -> None:
     """Look inside a model: a summary, a layer's kernels, or its feature maps for an image."""
     if png_only and png is None:
         raise MnistError("--png-only needs --png FILE.")
     from mnist_tui.inspect.core import InspectRequest, inspect
 
-    console = output_console(fit_terminal=True)
+    console = output_console(plain, fit_terminal=True)
     request = InspectRequest(
         layer=layer,
         run=run,
@@ -80,4 +82,8 @@ def inspect_command(
         width=console.width,
     )
     for part in inspect(request):
+        if plain:
+            from mnist_tui.ui.tables import unboxed
+
+            part = unboxed(part)
         console.print(part)

@@ -8,9 +8,10 @@ from typing import Annotated
 import typer
 
 from mnist_tui.cli.app import (
+    Plain,
     RunsDir,
     app,
-    output_console,
+    print_result,
     stderr_line,
 )
 from mnist_tui.errors import MnistError
@@ -19,7 +20,10 @@ from mnist_tui.errors import MnistError
 @app.command()
 def predict(
     images: Annotated[
-        list[str], typer.Argument(help="Image files, folders or globs (PNG, JPEG, BMP, ...).")
+        list[str],
+        typer.Argument(
+            metavar="IMAGE", help="Image files, folders or globs (PNG, JPEG, BMP, ...)."
+        ),
     ],
     run: Annotated[
         str | None, typer.Option(help="Run whose checkpoint predicts (id, prefix, path, latest).")
@@ -34,26 +38,38 @@ def predict(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
-    model: Annotated[
+    export: Annotated[
         Path | None,
         typer.Option(
-            "--model",
+            "--export",
+            metavar="PATH",
             help="An exported model instead of a run: an `mnist export` folder, a TorchScript "
             ".pt file or an .onnx file.",
         ),
     ] = None,
+    old_model: Annotated[
+        str | None,
+        # `--model` names an architecture in train and inspect; here it once meant --export.
+        typer.Option("--model", hidden=True),
+    ] = None,
     runs_dir: RunsDir = Path("runs"),
+    plain: Plain = False,
 ) -> None:
     """Which digit is this? Preprocesses each image the MNIST way and shows what the model saw."""
     from mnist_tui.predict import core as predicting
     from mnist_tui.runs.folders import resolve_run
 
-    if model is not None and run is not None:
-        raise MnistError("Give --run or --model, not both.")
-    if model is not None:
+    if old_model is not None:
+        raise MnistError(
+            f"predict takes an exported model as --export {old_model} (--model names an "
+            "architecture, in train and inspect)."
+        )
+    if export is not None and run is not None:
+        raise MnistError("Give --run or --export, not both.")
+    if export is not None:
         from mnist_tui.predict.exported import classifier_from_export
 
-        classifier = classifier_from_export(model)
+        classifier = classifier_from_export(export)
     else:
         classifier = predicting.classifier_from_run(resolve_run(run, runs_dir))
     top_k = predicting.check_top_k(top_k, len(classifier.classes))
@@ -70,6 +86,6 @@ def predict(
     elif results:
         from mnist_tui.predict.view import predictions_view
 
-        output_console().print(predictions_view(results))
+        print_result(predictions_view(results, ascii_bars=plain), plain)
     if failures:
         raise typer.Exit(1)

@@ -12,22 +12,29 @@ from mnist_tui.cli.app import (
     Plain,
     RunsDir,
     app,
+    choices_epilog,
     data_root_for,
     is_interactive,
 )
 from mnist_tui.config import FIELDS, help_for, resolve_config
 from mnist_tui.errors import MnistError
-from mnist_tui.models.catalog import models_help
-from mnist_tui.presets import preset_help
+from mnist_tui.models.catalog import MODEL_SUMMARIES
+from mnist_tui.presets import PRESETS
 from mnist_tui.train.reporters import choose_reporters
 from mnist_tui.train.stop import StopFlag
 
+# The long lists of choices go below the options, once, so the options stay readable.
+TRAIN_EPILOG = "\n\n".join(
+    [
+        choices_epilog("Models", MODEL_SUMMARIES),
+        choices_epilog("Presets", {n: p.description for n, p in PRESETS.items()}),
+    ]
+)
 
-@app.command()
+
+@app.command(epilog=TRAIN_EPILOG)
 def train(
-    model: Annotated[
-        str | None, typer.Option(help=help_for("model", f"Models: {models_help()}."))
-    ] = None,
+    model: Annotated[str | None, typer.Option(help=help_for("model", "See Models below."))] = None,
     dataset: Annotated[str | None, typer.Option(help=help_for("dataset"))] = None,
     epochs: Annotated[int | None, typer.Option(help=help_for("epochs"))] = None,
     batch_size: Annotated[int | None, typer.Option(help=help_for("batch_size"))] = None,
@@ -50,8 +57,8 @@ def train(
     preset: Annotated[
         str | None,
         typer.Option(
-            help="Named recipe, expanded into config.toml; a --config file and options "
-            f"given here override its settings. {preset_help()}"
+            help="Named recipe (see Presets below), expanded into config.toml; a --config "
+            "file and options given here override its settings."
         ),
     ] = None,
     config: Annotated[

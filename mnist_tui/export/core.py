@@ -1,13 +1,17 @@
 """`mnist export`: a run's model as files another program can use, each one checked.
 
-Formats: `bundle` (weights.pt, model.pt, labels.json, preprocess.json, config.toml,
-example.png, README.md), `torchscript` (model.pt), `onnx` (model.onnx), `all` (the
-bundle plus model.onnx). Everything is written into a hidden staging folder next to
-`--out`, loaded back in a fresh process and compared with the PyTorch model on real
-test images (`roundtrip.py`); only an export that passes is moved into `--out`.
+Formats: `bundle` (weights.pt, model.pt2, model.pt, labels.json, preprocess.json,
+config.toml, example.png, README.md), `pt2` (model.pt2: a torch.export program),
+`torchscript` (model.pt), `onnx` (model.onnx), `all` (the bundle plus model.onnx).
+torch.export's program is the bundle's main model (its card's snippet loads it):
+torch.jit is deprecated upstream, and TorchScript stays as a format while torch ships it.
 
-model.pt and model.onnx also carry labels.json and preprocess.json inside (TorchScript
-extra files, ONNX metadata), so a single file is enough for `mnist predict --model`.
+Everything is written into a hidden staging folder next to `--out`, loaded back in a
+fresh process and compared with the PyTorch model on real test images (`roundtrip.py`);
+only an export that passes is moved into `--out`.
+
+model.pt2, model.pt and model.onnx also carry labels.json and preprocess.json inside
+(extra files, ONNX metadata), so a single file is enough for `mnist predict --export`.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from mnist_tui.runs.folders import RunFolder, iso
 
 BUNDLE_FILES = (
     "weights.pt",
+    "model.pt2",
     "model.pt",
     "labels.json",
     "preprocess.json",
@@ -59,23 +64,26 @@ BUNDLE_FILES = (
 )
 FILES = {
     "bundle": BUNDLE_FILES,
+    "pt2": ("model.pt2",),
     "torchscript": ("model.pt",),
     "onnx": ("model.onnx",),
     "all": (*BUNDLE_FILES, "model.onnx"),
 }
 FORMATS = tuple(FILES)
-#: What each format's check loads: the bundle is checked through its model.pt.
+#: What each format's check loads: the bundle is checked through its model.pt2 (with
+#: weights.pt and labels.json beside it), and its model.pt on its own.
 CHECKS = {
-    "bundle": (("bundle", ""),),
+    "bundle": (("bundle", ""), ("torchscript", "model.pt")),
+    "pt2": (("pt2", "model.pt2"),),
     "torchscript": (("torchscript", "model.pt"),),
     "onnx": (("onnx", "model.onnx"),),
-    "all": (("bundle", ""), ("onnx", "model.onnx")),
+    "all": (("bundle", ""), ("torchscript", "model.pt"), ("onnx", "model.onnx")),
 }
 EXPORT_FILE_NAMES = frozenset(FILES["all"])
 #: Which files an export wrote, so that --force replaces those and never a user's own.
 MANIFEST = ".mnist-export.json"
 ONNX_PACKAGES = ("onnx", "onnxscript", "onnxruntime")
-METADATA_FILES = ("labels.json", "preprocess.json")  # embedded in model.pt and model.onnx
+METADATA_FILES = ("labels.json", "preprocess.json")  # embedded in every model file
 
 
 @dataclass(frozen=True)
@@ -205,6 +213,23 @@ def write_torchscript(
         warnings.simplefilter("ignore", FutureWarning)
         torch.jit.save(scripted, buffer, _extra_files=metadata)
     path.write_bytes(buffer.getbuffer())
+
+
+def write_program(
+    model: nn.Module, example: torch.Tensor, path: Path, metadata: dict[str, str]
+) -> None:
+    """model.pt2: torch.export's program (graph and weights), batch dimension dynamic.
+
+    Loaded with `torch.export.load(path).module()`, no Python class needed.
+    """
+    batch = torch.export.Dim("batch")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracing notes, not problems of the export
+            program = torch.export.export(model.eval(), (example,), dynamic_shapes=({0: batch},))
+    except Exception as e:  # the exporter raises many types; all mean "cannot export"
+        raise ExportError(f"torch.export of this model failed: {brief(e, 160)}.") from None
+    torch.export.save(program, str(path), extra_files=metadata)
 
 
 def write_onnx(
@@ -527,6 +552,8 @@ def _write_files(
             folder / "weights.pt",
             checksum=False,  # a plain state_dict: other programs load it as one
         )
+    if "model.pt2" in files:
+        write_program(model, example, folder / "model.pt2", metadata)
     if "model.pt" in files:
         write_torchscript(model, example, folder / "model.pt", metadata)
     if "model.onnx" in files:
@@ -543,7 +570,7 @@ def _write_files(
 
 def check_line(check: roundtrip.CheckResult) -> str:
     """One line: what was loaded, by what, how close it came and how fast it ran."""
-    what = f"{check.kind} ({check.path.name})" if check.kind != "bundle" else "bundle (model.pt)"
+    what = f"{check.kind} ({check.path.name})" if check.kind != "bundle" else "bundle (model.pt2)"
     notes = f"; {', '.join(check.notes)}" if check.notes else ""
     return (
         f"{what} with {check.runtime}: same digit on {check.same_argmax:,}/{check.images:,} "
@@ -565,7 +592,7 @@ def report_lines(result: ExportResult) -> list[str]:
         row.format("format", "file", "runtime", "same digit", "max |diff|", "latency", "").rstrip(),
     ]
     for check in result.checks:
-        file = "model.pt" if check.kind == "bundle" else check.path.name
+        file = "model.pt2" if check.kind == "bundle" else check.path.name
         lines.append(
             row.format(
                 check.kind,

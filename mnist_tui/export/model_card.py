@@ -1,7 +1,8 @@
 """The bundle's README.md: a model card, with a snippet that runs as written.
 
-Plain data in, Markdown out; standard library only. The snippet loads model.pt with
-plain PyTorch (no mnist_tui) and predicts example.png, a test image shipped alongside.
+Plain data in, Markdown out; standard library only. The snippet loads model.pt2 with
+plain PyTorch (torch.export, no mnist_tui, no warnings) and predicts example.png, a test
+image shipped alongside.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-model = torch.jit.load("model.pt", map_location="cpu").eval()
+# torch.export's program: the graph and the weights, no Python class needed.
+model = torch.export.load("model.pt2").module()
 preprocess = json.load(open("preprocess.json"))
 labels = json.load(open("labels.json"))
 
@@ -81,7 +83,8 @@ def render(facts: CardFacts) -> str:
     """The README.md text for a bundle folder."""
     file_notes = {
         "weights.pt": "state_dict; `torch.load(..., weights_only=True)`",
-        "model.pt": "TorchScript module: architecture and weights, no Python code needed",
+        "model.pt2": "torch.export program: `torch.export.load(...).module()`",
+        "model.pt": "TorchScript module (torch.jit, deprecated upstream; for older tools)",
         "model.onnx": "ONNX graph with a dynamic batch dimension",
         "labels.json": "class index -> label",
         "preprocess.json": "input size, mean/std, polarity and centring rules",
@@ -134,7 +137,8 @@ Run in this folder; it prints `{facts.example_prediction}` and the model's proba
 ```python
 {SNIPPET}```
 
-{onnx_section}`mnist predict --model <this folder> IMAGE` does the full preprocessing for any image.
+{onnx_section}`mnist predict --export <this folder> IMAGE` does the full preprocessing for any
+image.
 
 ## Checked at export
 

@@ -33,7 +33,7 @@ CHILD_TIMEOUT_S = 600
 class CheckResult:
     """One export loaded back by its own runtime and compared on the same images."""
 
-    kind: str  # bundle | torchscript | onnx
+    kind: str  # bundle | pt2 | torchscript | onnx
     path: Path
     runtime: str
     images: int
@@ -139,9 +139,9 @@ def check_export(
         )
     if kind == "bundle":
         if report.get("weights_match"):
-            notes.append("weights.pt = model.pt's weights")
+            notes.append("weights.pt = model.pt2's weights")
         else:
-            problems.append("weights.pt differs from model.pt")
+            problems.append("weights.pt differs from model.pt2")
         if not report.get("labels_match"):
             problems.append("labels.json does not have one label per output")
     return CheckResult(

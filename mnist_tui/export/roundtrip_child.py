@@ -37,6 +37,20 @@ def load_torchscript(path: Path) -> tuple[Callable[[np.ndarray], np.ndarray], di
     return run, {"runtime": f"torch.jit (torch {torch.__version__})", "module": module}
 
 
+def load_program(path: Path) -> tuple[Callable[[np.ndarray], np.ndarray], dict]:
+    """model.pt2: a torch.export program, run as the module it unflattens to."""
+    import torch
+
+    torch.set_num_threads(1)
+    module = torch.export.load(str(path)).module()
+
+    def run(x: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return module(torch.from_numpy(x)).numpy()
+
+    return run, {"runtime": f"torch.export (torch {torch.__version__})", "module": module}
+
+
 def load_onnx(path: Path) -> tuple[Callable[[np.ndarray], np.ndarray], dict]:
     import onnx
     import onnxruntime
@@ -60,13 +74,13 @@ def load_onnx(path: Path) -> tuple[Callable[[np.ndarray], np.ndarray], dict]:
 
 
 def check_bundle(folder: Path, module: object, outputs: np.ndarray) -> dict:
-    """The bundle's other files agree with model.pt: same weights, one label per output."""
+    """The bundle's other files agree with model.pt2: same weights, one label per output."""
     import torch
 
     weights = torch.load(folder / "weights.pt", map_location="cpu", weights_only=True)
-    scripted = module.state_dict()  # type: ignore[attr-defined]
-    same_weights = set(weights) == set(scripted) and all(
-        torch.equal(weights[k], scripted[k]) for k in weights
+    exported = module.state_dict()  # type: ignore[attr-defined]
+    same_weights = set(weights) == set(exported) and all(
+        torch.equal(weights[k], exported[k]) for k in weights
     )
     labels = json.loads((folder / "labels.json").read_text())
     preprocess = json.loads((folder / "preprocess.json").read_text())
@@ -91,7 +105,7 @@ def latency_ms(run: Callable[[np.ndarray], np.ndarray], image: np.ndarray, repea
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--kind", choices=("bundle", "torchscript", "onnx"), required=True)
+    parser.add_argument("--kind", choices=("bundle", "pt2", "torchscript", "onnx"), required=True)
     parser.add_argument("--model", type=Path, required=True, help="file, or folder for bundle")
     parser.add_argument("--inputs", type=Path, required=True)
     parser.add_argument("--outputs", type=Path, required=True)
@@ -101,9 +115,10 @@ def main() -> int:
     inputs = np.load(args.inputs)
     if args.kind == "onnx":
         run, info = load_onnx(args.model)
+    elif args.kind in ("bundle", "pt2"):
+        run, info = load_program(args.model / "model.pt2" if args.kind == "bundle" else args.model)
     else:
-        path = args.model / "model.pt" if args.kind == "bundle" else args.model
-        run, info = load_torchscript(path)
+        run, info = load_torchscript(args.model)
     outputs = np.concatenate([run(inputs[i : i + BATCH]) for i in range(0, len(inputs), BATCH)])
     np.save(args.outputs, outputs.astype(np.float32))
     module = info.pop("module", None)

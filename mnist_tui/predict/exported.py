@@ -1,9 +1,10 @@
-"""Exported models back into the tool: `mnist predict --model DIR_OR_FILE`.
+"""Exported models back into the tool: `mnist predict --export DIR_OR_FILE`.
 
-Accepts what `mnist export` writes: a bundle folder (model.pt, else model.onnx), a
-TorchScript file or an ONNX file, and returns a `predict.Classifier`. Labels and
-normalisation come from labels.json/preprocess.json beside the model, else from the
-copies embedded in the file itself (TorchScript extra files, ONNX metadata), else MNIST's.
+Accepts what `mnist export` writes: a bundle folder (model.pt2, model.pt, else
+model.onnx), a torch.export .pt2 file, a TorchScript file or an ONNX file, and returns a
+`predict.Classifier`. Labels and normalisation come from labels.json/preprocess.json
+beside the model, else from the copies embedded in the file itself (extra files, ONNX
+metadata), else MNIST's.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from mnist_tui.predict.core import Classifier
 
 METADATA_FILES = ("labels.json", "preprocess.json")
 METADATA_MAX_BYTES = 1 << 20  # labels.json / preprocess.json are a few hundred bytes
-WHAT_TO_GIVE = "give an `mnist export` folder, a TorchScript .pt file or an .onnx file"
+WHAT_TO_GIVE = "give an `mnist export` folder, a .pt2, a TorchScript .pt or an .onnx file"
 
 
 def classifier_from_export(path: Path) -> Classifier:
@@ -34,24 +35,28 @@ def classifier_from_export(path: Path) -> Classifier:
     try:
         exists, is_dir = path.exists(), path.is_dir()
     except OSError as e:
-        raise ExportError(f"--model {path}: {describe_os_error(e)}.") from None
+        raise ExportError(f"--export {path}: {describe_os_error(e)}.") from None
     if not exists:
-        raise ExportError(f"--model {path}: no such file or folder; {WHAT_TO_GIVE}.")
+        raise ExportError(f"--export {path}: no such file or folder; {WHAT_TO_GIVE}.")
     if is_dir:
         model_file = next(
-            (path / n for n in ("model.pt", "model.onnx") if (path / n).is_file()), None
+            (path / n for n in ("model.pt2", "model.pt", "model.onnx") if (path / n).is_file()),
+            None,
         )
         if model_file is None:
             raise ExportError(
-                f"--model {path}: the folder has no model.pt or model.onnx; {WHAT_TO_GIVE}."
+                f"--export {path}: the folder has no model.pt2, model.pt or model.onnx; "
+                f"{WHAT_TO_GIVE}."
             )
         path = model_file
     try:
         check_regular(path)  # a FIFO would block torch.jit.load / onnxruntime forever
     except OSError as e:
-        raise ExportError(f"--model {path}: {describe_os_error(e)}; {WHAT_TO_GIVE}.") from None
+        raise ExportError(f"--export {path}: {describe_os_error(e)}; {WHAT_TO_GIVE}.") from None
     if path.suffix.lower() == ".onnx":
         forward, embedded = load_onnx(path)
+    elif path.suffix.lower() == ".pt2":
+        forward, embedded = load_program(path)
     else:
         forward, embedded = load_torchscript(path)
     documents = {**embedded, **beside(path)}  # files next to the model win: they are visible
@@ -136,7 +141,7 @@ def load_torchscript(path: Path) -> tuple[Callable[[torch.Tensor], torch.Tensor]
             module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra).eval()
     except (RuntimeError, ValueError, OSError) as e:
         raise ExportError(
-            f"--model {path} is not a TorchScript model ({brief(e)}); {WHAT_TO_GIVE} "
+            f"--export {path} is not a TorchScript model ({brief(e)}); {WHAT_TO_GIVE} "
             "(a run's checkpoint.pt goes with --run)."
         ) from None
 
@@ -146,6 +151,23 @@ def load_torchscript(path: Path) -> tuple[Callable[[torch.Tensor], torch.Tensor]
 
     embedded = {name: _text(value) for name, value in extra.items() if value}
     return forward, embedded
+
+
+def load_program(path: Path) -> tuple[Callable[[torch.Tensor], torch.Tensor], dict[str, str]]:
+    """A torch.export program (.pt2) and the labels/preprocessing saved in it."""
+    extra = dict.fromkeys(METADATA_FILES, "")
+    try:
+        module = torch.export.load(str(path), extra_files=extra).module()
+    except Exception as e:  # a damaged archive raises zipfile, pickle or torch errors
+        raise ExportError(
+            f"--export {path} is not a torch.export program ({brief(e)}); {WHAT_TO_GIVE}."
+        ) from None
+
+    def forward(inputs: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return module(inputs)
+
+    return forward, {name: _text(value) for name, value in extra.items() if value}
 
 
 def load_onnx(path: Path) -> tuple[Callable[[torch.Tensor], torch.Tensor], dict[str, str]]:
@@ -158,7 +180,7 @@ def load_onnx(path: Path) -> tuple[Callable[[torch.Tensor], torch.Tensor], dict[
     try:
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own classes (InvalidProtobuf, Fail, ...)
-        raise ExportError(f"--model {path} is not a usable ONNX model ({brief(e)}).") from None
+        raise ExportError(f"--export {path} is not a usable ONNX model ({brief(e)}).") from None
     model_input = session.get_inputs()[0]
     fixed_batch = model_input.shape[0] if isinstance(model_input.shape[0], int) else None
 

@@ -427,6 +427,10 @@ def list_runs(runs_dir: Path) -> list[dict[str, Any]]:
         record.update(
             status=status,
             model=_text(train.get("model")),
+            optimizer=_text(train.get("optimizer")),
+            lr=_number(train.get("lr")),
+            scheduler=_text(train.get("scheduler")),
+            preset=_text(train.get("preset")),
             dataset=_text(train.get("dataset")),
             epochs_run=int(epochs_run) if epochs_run is not None else None,
             best_epoch=_number(summary.get("best_epoch")),

@@ -315,6 +315,11 @@ def _draw_curves(run: RunFolder) -> str | None:
     from mnist_tui.ui.plots import draw_curves
 
     try:
-        return str(draw_curves(rows, run.curves, title=run.id))
+        best = run.read_summary().get("best_epoch")
+    except MnistError:  # no or a damaged summary: the curves mark the best val accuracy
+        best = None
+    try:
+        best = best if isinstance(best, int) else None
+        return str(draw_curves(rows, run.curves, title=run.id, best_epoch=best))
     except (OSError, MnistError):
         return None

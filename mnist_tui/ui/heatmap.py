@@ -21,6 +21,9 @@ Stable API (other modules build on it):
 - `HeatmapGrid(tiles, *, padding=2)`: labelled tiles (`Tile(label, heatmap)`) laid
   out in as many columns as the console width allows.
 - `uses_color(console)`: what "auto" resolves to on that console.
+- Colours follow the console's colour system: exact RGB in truecolor; in 256 colours
+  (tmux's default) and 16 colours, entries picked from those palettes, so blue stays
+  blue and red red (Rich's nearest match would turn the blends teal and brown).
 
 Plain data only (numpy at most): no torch here.
 """
@@ -60,6 +63,27 @@ HALF_BLOCK = "\u2580"  # upper half block: foreground = upper value, background 
 _ZERO_RGB = np.array([24, 24, 24], dtype=float)
 _NEGATIVE_RGB = np.array([64, 140, 255], dtype=float)  # blue
 _POSITIVE_RGB = np.array([255, 80, 48], dtype=float)  # red
+
+
+#: Picked from xterm's 256 colours: pure blues and reds of rising lightness (the cube's
+#: blue and red axes), not the nearest entry to each blend, which drifts to teal and brown.
+_BLUES_256 = (17, 18, 19, 20, 21, 27, 33)
+_REDS_256 = (52, 88, 124, 160, 196, 203, 210)
+_ZERO_256 = 234
+_GREYS_256 = (16, *range(232, 256), 231)  # black, the 24-step grey ramp, white
+#: The 16 standard colours: blue and bright blue, red and bright red, four greys.
+_BLUES_16 = (4, 12)
+_REDS_16 = (1, 9)
+_ZERO_16 = 0
+_GREYS_16 = (0, 8, 7, 15)
+
+ColorDepth = Literal["truecolor", "256", "standard"]
+
+
+def color_depth(console: Console) -> ColorDepth:
+    """The console's colour system as one of the three palettes drawn here."""
+    system = console.color_system
+    return system if system in ("truecolor", "256") else "standard"  # type: ignore[return-value]
 
 
 def uses_color(console: Console) -> bool:
@@ -130,6 +154,23 @@ def _rgb(palette: Palette, position: float) -> tuple[int, int, int]:
     return (int(r), int(g), int(b))
 
 
+def _color(palette: Palette, position: float, depth: ColorDepth = "truecolor") -> Color:
+    """The colour of a position on the palette's bar, in the console's colour system."""
+    if depth == "truecolor" or not math.isfinite(position):
+        return Color.from_rgb(*_rgb(palette, position))
+    eight_bit = depth == "256"
+    if palette == "grey":
+        greys = _GREYS_256 if eight_bit else _GREYS_16
+        return Color.from_ansi(greys[round(position * (len(greys) - 1))])
+    signed = 2.0 * position - 1.0
+    if eight_bit:
+        ramp, zero = (_REDS_256 if signed >= 0 else _BLUES_256), _ZERO_256
+    else:
+        ramp, zero = (_REDS_16 if signed >= 0 else _BLUES_16), _ZERO_16
+    level = round(abs(signed) ** 0.7 * len(ramp))  # the same gamma as the RGB blend
+    return Color.from_ansi(zero if level == 0 else ramp[level - 1])
+
+
 def _ramp_char(palette: Palette, position: float) -> str:
     if not math.isfinite(position):
         return NOT_FINITE_CHAR
@@ -137,15 +178,17 @@ def _ramp_char(palette: Palette, position: float) -> str:
     return ramp[min(len(ramp) - 1, int(position * (len(ramp) - 1) + 0.5))]
 
 
-def _color_lines(palette: Palette, positions: np.ndarray) -> list[list[Segment]]:
+def _color_lines(
+    palette: Palette, positions: np.ndarray, depth: ColorDepth = "truecolor"
+) -> list[list[Segment]]:
     """Half blocks: each character cell shows two vertically stacked values."""
     lines = []
     for top in range(0, positions.shape[0], 2):
         segments = []
         for col in range(positions.shape[1]):
-            upper = Color.from_rgb(*_rgb(palette, positions[top, col]))
+            upper = _color(palette, positions[top, col], depth)
             if top + 1 < positions.shape[0]:
-                lower = Color.from_rgb(*_rgb(palette, positions[top + 1, col]))
+                lower = _color(palette, positions[top + 1, col], depth)
                 style = Style(color=upper, bgcolor=lower)
             else:
                 style = Style(color=upper)  # odd row count: the lower half stays empty
@@ -215,15 +258,17 @@ class Heatmap:
         width, height = _ramp_cell(self.scale)
         return cols * width, rows * height
 
-    def lines(self, mode: Literal["color", "ramp"]) -> list[list[Segment]]:
+    def lines(
+        self, mode: Literal["color", "ramp"], depth: ColorDepth = "truecolor"
+    ) -> list[list[Segment]]:
         positions = self.scale_info.positions(self.values)
         if mode == "color":
             scaled = np.repeat(np.repeat(positions, self.scale, 0), self.scale, 1)
-            return _color_lines(self.palette, scaled)
+            return _color_lines(self.palette, scaled, depth)
         return _ramp_lines(self.palette, positions, self.scale)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        for line in self.lines(self.resolved_mode(console)):
+        for line in self.lines(self.resolved_mode(console), color_depth(console)):
             yield from line
             yield Segment.line()
 
@@ -259,12 +304,12 @@ class Legend:
         self.width = max(3, width)
         self.mode: Mode = mode
 
-    def _bar(self, color: bool) -> Text:
+    def _bar(self, color: bool, depth: ColorDepth = "truecolor") -> Text:
         bar = Text()
         steps = np.linspace(0.0, 1.0, self.width)
         for position in steps:
             if color:
-                bar.append("\u2588", Style(color=Color.from_rgb(*_rgb(self.palette, position))))
+                bar.append("\u2588", Style(color=_color(self.palette, position, depth)))
             else:
                 bar.append(_ramp_char(self.palette, position))
         return bar
@@ -273,7 +318,7 @@ class Legend:
         color = self.mode == "color" or (self.mode == "auto" and uses_color(console))
         low, high = self.scale_info.low, self.scale_info.high
         line = Text(f"{format_value(low)} ")
-        bar = self._bar(color)
+        bar = self._bar(color, color_depth(console))
         if not color:
             bar = Text("[") + bar + Text("]")  # spaces are part of the ramp: show the ends
         line.append_text(bar)
@@ -341,7 +386,7 @@ class HeatmapGrid:
             lines.append([Segment(label_line[:width].ljust(width))])
         mode = tile.heatmap.resolved_mode(console)
         heat_width, _ = tile.heatmap.size(mode)
-        for line in tile.heatmap.lines(mode):
+        for line in tile.heatmap.lines(mode, color_depth(console)):
             lines.append([*line, Segment(" " * (width - heat_width))])
         return lines
 

@@ -29,18 +29,45 @@ def save_png(fig, path: Path) -> Path:  # fig: a matplotlib Figure, imported laz
     return Path(path)
 
 
-def draw_curves(rows: list[dict[str, float]], path: Path, title: str = "") -> Path:
-    """Loss and accuracy per epoch, train vs val, from metrics.csv rows."""
+def best_epoch_of(rows: list[dict[str, float]]) -> int | None:
+    """The first epoch with the highest validation accuracy (what early stopping keeps)."""
+    if not rows:
+        return None
+    return int(max(rows, key=lambda r: (r["val_acc"], -r["epoch"]))["epoch"])
+
+
+def draw_curves(
+    rows: list[dict[str, float]], path: Path, title: str = "", best_epoch: int | None = None
+) -> Path:
+    """Loss, accuracy (train vs val) and the learning rate per epoch, from metrics.csv rows;
+    the best epoch (the checkpoint's: `best_epoch`, else the highest val accuracy) marked."""
     plt = pyplot()
     epochs = [int(r["epoch"]) for r in rows]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
+    best = best_epoch if best_epoch in epochs else best_epoch_of(rows)
+    fig, (ax_loss, ax_acc, ax_lr) = plt.subplots(1, 3, figsize=(15, 4), dpi=100)
     ax_loss.plot(epochs, [r["train_loss"] for r in rows], "o-", label="train")
     ax_loss.plot(epochs, [r["val_loss"] for r in rows], "o-", label="val")
     ax_loss.set(xlabel="epoch", ylabel="loss (per sample)", title="loss")
     ax_acc.plot(epochs, [100 * r["train_acc"] for r in rows], "o-", label="train")
     ax_acc.plot(epochs, [100 * r["val_acc"] for r in rows], "o-", label="val")
     ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
-    for ax in (ax_loss, ax_acc):
+    # The lr of each epoch as metrics.csv records it: the schedule as it ran.
+    ax_lr.plot(epochs, [r["lr"] for r in rows], "o-", color="tab:green", label="lr")
+    ax_lr.set(xlabel="epoch", ylabel="learning rate", title="learning rate")
+    ax_lr.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+    if best is not None:
+        row = rows[epochs.index(best)]
+        for ax in (ax_loss, ax_acc, ax_lr):
+            ax.axvline(best, color="tab:red", linestyle="--", alpha=0.6, label=f"best epoch {best}")
+        ax_acc.plot([best], [100 * row["val_acc"]], "*", color="tab:red", markersize=14, zorder=5)
+        ax_acc.annotate(
+            f"{row['val_acc']:.2%}",
+            (best, 100 * row["val_acc"]),
+            textcoords="offset points",
+            xytext=(6, -14),
+            color="tab:red",
+        )
+    for ax in (ax_loss, ax_acc, ax_lr):
         ax.grid(alpha=0.3)
         ax.legend()
         ax.xaxis.get_major_locator().set_params(integer=True)

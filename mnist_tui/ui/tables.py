@@ -7,7 +7,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from mnist_tui.ui.format import format_seconds, percent, printable
+from mnist_tui.ui.format import format_seconds, percent, printable, recipe_short
 
 STATUS_STYLES = {
     "completed": "green",
@@ -33,6 +33,7 @@ def runs_table(records: list[dict[str, Any]]) -> Table:
     table.add_column("id", overflow="fold", min_width=10)
     table.add_column("status", no_wrap=True)
     table.add_column("model", no_wrap=True)
+    table.add_column("recipe", overflow="fold")
     table.add_column("epochs", justify="right", no_wrap=True)
     table.add_column("best val", justify="right", no_wrap=True)
     table.add_column("test", justify="right", no_wrap=True)
@@ -44,6 +45,7 @@ def runs_table(records: list[dict[str, Any]]) -> Table:
             printable(r["id"]),
             Text(status, style=STATUS_STYLES.get(status, "")),
             printable(r.get("model") or "-"),
+            printable(recipe_short(r)),
             str(r.get("epochs_run") or "-"),
             percent(r.get("best_val_acc")),
             percent(r.get("test_acc")),
@@ -97,3 +99,40 @@ def damaged_notes(records: list[dict[str, Any]]) -> str:
         for r in records
         if r["status"] == "damaged"
     )
+
+
+def unboxed(renderable: Any) -> Any:
+    """The same renderable with no box drawing: tables lose their borders and rules,
+    panels become their contents under a title line. For `--plain`, whose output goes to
+    logs, e-mails and terminals without line-drawing glyphs. Changes tables in place."""
+    from rich.console import Group
+    from rich.padding import Padding
+    from rich.panel import Panel
+    from rich.text import Text
+
+    if isinstance(renderable, Group):
+        return Group(*(unboxed(r) for r in renderable.renderables), fit=renderable.fit)
+    if isinstance(renderable, Panel):
+        inner = unboxed(renderable.renderable)
+        return Group(Text(str(renderable.title)), inner) if renderable.title else inner
+    if isinstance(renderable, Padding):
+        renderable.renderable = unboxed(renderable.renderable)
+        return renderable
+    if isinstance(renderable, Table):
+        if renderable.box is not None:
+            # Columns stay apart by their padding, as `ps` or `ls -l` print theirs.
+            renderable.box = None
+            renderable.show_edge = False
+            renderable.show_lines = False
+            renderable.padding = (0, 2, 0, 0)
+            renderable.pad_edge = False
+        for column in renderable.columns:
+            column._cells = [unboxed(cell) for cell in column._cells]
+        # A title or caption as its own line: without borders the table may be narrower
+        # than its title, which would then wrap.
+        above, renderable.title = renderable.title, None
+        below, renderable.caption = renderable.caption, None
+        parts = [Text(str(above))] if above else []
+        parts += [renderable, *([Text(str(below))] if below else [])]
+        return Group(*parts) if len(parts) > 1 else renderable
+    return renderable

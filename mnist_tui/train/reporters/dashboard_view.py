@@ -11,12 +11,13 @@ from collections.abc import Sequence
 
 from rich import box
 from rich.console import Group, RenderableType
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
 from mnist_tui.train.events import EpochEnded, Evaluated, RunEnded, RunStarted
-from mnist_tui.ui.format import format_seconds
+from mnist_tui.ui.format import format_seconds, recipe_line
 
 SPARK_CHARS = "▁▂▃▄▅▆▇█"
 BEST_MARK = "★ best"
@@ -29,7 +30,8 @@ STATUS_TITLES = {
 
 
 def header(start: RunStarted) -> Panel:
-    """Who is training what, where: run, model, device, data, seed."""
+    """Who is training what, how, where: run, model, device, seed, recipe (optimizer, lr,
+    schedule, preset), data."""
     grid = Table.grid(padding=(0, 1))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")
@@ -39,6 +41,7 @@ def header(start: RunStarted) -> Panel:
         f"{start.model} ({start.parameters:,} parameters)  "
         f"[bold]device[/] {start.device} / {start.precision}  [bold]seed[/] {start.seed}",
     )
+    grid.add_row("recipe", escape(recipe_line(start.config)))
     grid.add_row(
         "data",
         f"train {start.train_size:,} · val {start.val_size:,} · test {start.test_size:,}  "

@@ -1,0 +1,1 @@
+"""`mnist show RUN`: one run's whole story."""
