@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import tomllib
 from pathlib import Path
 
@@ -76,7 +77,7 @@ def final_lr(run: Path) -> float:
 
 
 def non_increasing(values: list[float]) -> bool:
-    return all(b <= a + 1e-12 for a, b in zip(values, values[1:], strict=False))
+    return all(b <= a + 1e-12 for a, b in itertools.pairwise(values))
 
 
 @pytest.mark.slow
