@@ -16,34 +16,18 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 from rich.console import Console
+from training_events import StopAfter
 
 from mnist_tui.config import TrainConfig
 from mnist_tui.models import checkpoints
 from mnist_tui.runs.folders import RunFolder, list_runs
 from mnist_tui.train import run as training
-from mnist_tui.train.events import Callback, EpochEnded
+from mnist_tui.train.events import EpochEnded
 from mnist_tui.train.reporters.dashboard import LiveDashboard
 from mnist_tui.ui.format import format_seconds
 
 # 1,000 training images in batches of 100: ten steps an epoch, about a second each.
 SMALL = {"val_size": 3000, "batch_size": 100, "device": "cpu", "precision": "fp32"}
-
-
-class StopAfter(Callback):
-    """should_stop for train(): true once epoch `epoch` ended (0: after the first batch)."""
-
-    def __init__(self, epoch: int) -> None:
-        self.epoch = epoch
-        self.stop = False
-
-    def __call__(self) -> bool:
-        return self.stop
-
-    def on_batch_end(self, e) -> None:
-        self.stop = self.stop or self.epoch == 0
-
-    def on_epoch_end(self, e: EpochEnded) -> None:
-        self.stop = self.stop or e.epoch == self.epoch
 
 
 def interrupted_run(root: Path, runs: Path, after: int, **settings) -> Path:
