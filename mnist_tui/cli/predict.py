@@ -47,12 +47,14 @@ def predict(
 ) -> None:
     """Which digit is this? Preprocesses each image the MNIST way and shows what the model saw."""
     from mnist_tui.predict import core as predicting
+    from mnist_tui.runs.folders import check_run_spec
 
     if model is not None and run is not None:
         raise MnistError("Give --run or --model, not both.")
     # Options and images are checked before any model is loaded: a typo or a bad file is
     # named as itself, never hidden behind a checkpoint problem.
     predicting.check_top_k(top_k, None)
+    check_run_spec(run)
     paths, failures = predicting.expand_inputs(images)
     prepared, bad_images = predicting.prepare_all(paths, invert)
     failures += bad_images

@@ -240,13 +240,18 @@ def no_runs_message(runs_dir: Path) -> str:
     )
 
 
+def check_run_spec(spec: str | None) -> None:
+    """Refuse a run name that can name no run, before anything else is done."""
+    if spec is not None and not spec.strip():  # `--run ""` from a script's empty variable
+        raise RunError("The run is an empty name: give a run id, a prefix, a folder or `latest`.")
+
+
 def resolve_run(spec: str | None, runs_dir: Path) -> RunFolder:
     """A run from an id, a unique id prefix, a folder path or `latest` (the default)."""
     runs_dir = Path(runs_dir)
     if spec is None:
         spec = "latest"
-    if not spec.strip():  # `--run ""` from a script whose variable was empty
-        raise RunError("The run is an empty name: give a run id, a prefix, a folder or `latest`.")
+    check_run_spec(spec)
     candidate = Path(spec)
     if (candidate / "config.toml").is_file() or (candidate / "checkpoint.pt").is_file():
         return RunFolder(candidate)
