@@ -262,3 +262,32 @@ def test_a_pipe_gets_plain_lines_without_escapes(synthetic_root, runs_dir):
     assert lines[3].startswith("completed after 1 epoch(s)")
     assert "\x1b" not in result.stdout + result.stderr
     assert "━" not in result.stdout
+
+
+def test_final_frame_at_80x24_in_epoch_order_then_every_epoch():
+    """Issue 20's case: 12 epochs, the best the 9th. Rows 1-8 and 10-11 do not fit."""
+    epochs = 12
+    curve = [(0.1, 0.9, 0.2, 0.9 + e / 1000) for e in range(1, epochs + 1)]
+    curve[8] = (0.1, 0.9, 0.2, 0.99)
+    console, out = plain_console(80, height=24)
+    dashboard = LiveDashboard(console=console)
+    evaluated, ended = final_events("completed")
+    feed(dashboard, [run_started(epochs), *epoch_events(curve, epochs), *evaluated, ended])
+    text = out.getvalue()
+    frame, table = text.split("every epoch")
+    assert len(frame.splitlines()) < 24 and "run completed" in frame
+    assert table_shape(frame.splitlines(), epochs) == [
+        ("gap", 8),
+        ("row", 9),
+        ("gap", 2),
+        ("row", 12),
+    ]
+    assert table_shape(table.splitlines(), epochs) == [("row", e) for e in range(1, 13)]
+
+
+def test_a_run_that_fits_prints_no_second_table():
+    console, out = plain_console(80, height=40)
+    dashboard = LiveDashboard(console=console)
+    evaluated, ended = final_events("completed")
+    feed(dashboard, [run_started(), *epoch_events(), *evaluated, ended])
+    assert "every epoch" not in out.getvalue()
