@@ -191,3 +191,88 @@ def test_dashboard_of_a_resumed_run_shows_the_epochs_before_it():
 
     assert sparkline([e.val_acc for e in events], 70) in text
     assert "1m40s" in text and "1m00s this session" in text
+
+
+def _schedule_after_resume(
+    planned: int, resumed: int, done: int, steps: int = 10, **settings
+) -> tuple[list[float], list[float], object, object]:
+    """lr per step of a schedule planned for `planned` epochs, saved after `done` and
+    restored as a resume with --epochs `resumed` does: (lrs before, lrs after, change,
+    optimizer)."""
+    import dataclasses
+
+    import torch
+
+    from mnist_tui.train.loop import build_optimizer
+    from mnist_tui.train.schedules import build_scheduler, replan, restore
+
+    config = TrainConfig(**{"epochs": planned, "lr": 0.05, **settings})
+    optimizer = build_optimizer(config, torch.nn.Linear(2, 2))
+    scheduler = build_scheduler(config, optimizer, steps)
+    before = []
+    for _ in range(done * steps):
+        before.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    saved = (optimizer.state_dict(), scheduler.state_dict())
+    config = dataclasses.replace(config, epochs=resumed)
+    optimizer = build_optimizer(config, torch.nn.Linear(2, 2))
+    scheduler = build_scheduler(config, optimizer, steps)
+    optimizer.load_state_dict(saved[0])
+    scheduler = restore(scheduler, optimizer, saved[1])
+    scheduler, change = replan(scheduler, optimizer, config, steps, done)
+    after = []
+    for _ in range((resumed - done) * steps):
+        after.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return before, after, change, optimizer
+
+
+@pytest.mark.parametrize(("planned", "resumed", "done"), [(3, 6, 1), (5, 2, 1), (20, 3, 2)])
+def test_cosine_replan_continues_without_a_jump_and_ends_at_zero(planned, resumed, done):
+    before, after, change, optimizer = _schedule_after_resume(planned, resumed, done)
+    lrs = before + after
+    assert non_increasing(lrs) and lrs[0] == 0.05
+    # The first step after the resume is taken at the lr the run had: no jump.
+    assert after[0] == change.lr and change.lr < before[-1]
+    assert optimizer.param_groups[0]["lr"] == 0.0
+    assert change.end_lr == 0.0 and f"end of epoch {resumed}" in change.sentence()
+
+
+def test_one_cycle_sgd_replan_keeps_cycling_momentum_down_to_its_end():
+    before, after, change, optimizer = _schedule_after_resume(
+        4, 8, 2, scheduler="onecycle", optimizer="sgd"
+    )
+    peak = before.index(max(before))
+    assert non_increasing((before + after)[peak:])
+    assert change.peak_lr is None  # past its peak: it only comes down
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.05 / 25 / 1e4)
+    assert optimizer.param_groups[0]["momentum"] == pytest.approx(0.95)
+
+
+def test_one_cycle_still_warming_up_goes_on_to_its_peak():
+    # 20 epochs planned, resumed after 2 (warm-up ends at 5) with 10: warm-up until 2.5.
+    _, after, change, _ = _schedule_after_resume(
+        20, 10, 2, scheduler="onecycle", optimizer="adam", lr=0.01
+    )
+    assert change.peak_lr == 0.01 and "up to 0.01" in change.sentence()
+    assert after[0] == change.lr and max(after) == pytest.approx(0.01, rel=1e-3)
+    top = after.index(max(after))
+    assert after[: top + 1] == sorted(after[: top + 1])  # rises to the peak...
+    assert non_increasing(after[top:])  # ...then only falls
+
+
+@pytest.mark.parametrize("scheduler", ["step", "none"])
+def test_schedules_that_do_not_span_the_run_are_left_alone(scheduler):
+    import torch
+
+    from mnist_tui.train.loop import build_optimizer
+    from mnist_tui.train.schedules import ScheduleChange, build_scheduler, planned_epochs
+
+    config = TrainConfig(scheduler=scheduler)
+    optimizer = build_optimizer(config, torch.nn.Linear(2, 2))
+    assert planned_epochs(build_scheduler(config, optimizer, 10), 10) is None
+    sentence = ScheduleChange(scheduler, 1, 3, 6, 0.035).sentence()
+    assert sentence.startswith("--epochs 3 -> 6: ")
+    assert ("x0.7 every epoch" if scheduler == "step" else "stays 0.035") in sentence
