@@ -42,6 +42,17 @@ def line_with(lines: list[str], needle: str) -> str:
     return matches[0]
 
 
+def table_shape(lines: list[str], epochs: int) -> list[tuple[str, int]]:
+    """The epoch table's lines in order: ("row", epoch) or ("gap", epochs hidden)."""
+    shape = []
+    for line in lines:
+        if gap := re.match(r"\s*…\s+(\d+) more\s*$", line):
+            shape.append(("gap", int(gap.group(1))))
+        elif row := re.match(rf"\s*(\d+)/{epochs}\s", line):
+            shape.append(("row", int(row.group(1))))
+    return shape
+
+
 def feed(dashboard, events) -> None:
     for event in events:
         dispatch(dashboard, event)
@@ -147,21 +158,31 @@ def test_long_run_keeps_the_latest_rows_and_the_best_one():
     assert len(lines) <= 30  # fits the terminal
     assert BEST_MARK in line_with(lines, f"2/{epochs} ")
     assert line_with(lines, f"{epochs}/{epochs} ")
-    rows = [m for line in lines if (m := re.match(rf"\s*(\d+)/{epochs}\s", line))]
-    shown = [int(m.group(1)) for m in rows]
-    assert 10 not in shown
-    hidden = epochs - len(shown)
-    assert f"{hidden} more" in line_with(lines, "…")
-    assert shown[0] == 2 and shown[1:] == list(range(shown[1], epochs + 1))
+    # In epoch order, each gap marked where its epochs belong: 1 hidden, 2 (best), the
+    # middle hidden, then the latest epochs.
+    table = table_shape(lines, epochs)
+    shown = [n for kind, n in table if kind == "row"]
+    assert table[:3] == [("gap", 1), ("row", 2), ("gap", shown[1] - 3)]
+    assert shown[1:] == list(range(shown[1], epochs + 1)) and len(shown) > 5
+    assert [kind for kind, _ in table[3:]] == ["row"] * (len(table) - 3)
 
 
-def test_visible_rows():
+def test_visible_rows_keep_epoch_order_and_mark_each_gap():
     events = [e for e in epoch_events() if type(e).__name__ == "EpochEnded"]
-    assert visible_rows(events, 10) == (None, events, 0)
-    best, latest, hidden = visible_rows(events, 2)  # best is epoch 3, not in the last 2
-    assert best.epoch == 3 and [r.epoch for r in latest] == [5] and hidden == 3
-    best, latest, hidden = visible_rows(events, 3)  # epoch 3 is among the last 3
-    assert best is None and [r.epoch for r in latest] == [3, 4, 5] and hidden == 2
+
+    def shape(lines):
+        return [line if isinstance(line, int) else f"e{line.epoch}" for line in lines]
+
+    assert visible_rows(events, 10) == events
+    # Best is epoch 3: shown where it belongs, with the hidden epochs counted around it.
+    assert shape(visible_rows(events, 4)) == [2, "e3", "e4", "e5"]
+    # Too little room for the best row and its gaps: the latest epochs win.
+    assert shape(visible_rows(events, 3)) == [3, "e4", "e5"]
+    assert shape(visible_rows(events, 2)) == [4, "e5"]
+    # A best row in the middle: a gap on each side of it.
+    curve = [(0.5, 0.5, 0.5, 0.9), (0.5, 0.5, 0.5, 0.99)] + [(0.5, 0.5, 0.5, 0.9)] * 8
+    events = [e for e in epoch_events(curve, 10) if type(e).__name__ == "EpochEnded"]
+    assert shape(visible_rows(events, 5)) == [1, "e2", 6, "e9", "e10"]
 
 
 def test_sparkline_scales_to_its_own_range():
@@ -265,3 +286,32 @@ def test_header_shows_optimizer_lr_schedule_and_preset():
     text = console.export_text()
     assert "adam lr 0.01" in text and "onecycle schedule" in text and "preset fast" in text
     assert "augmented" in text
+
+
+def test_final_frame_at_80x24_in_epoch_order_then_every_epoch():
+    """Issue 20's case: 12 epochs, the best the 9th. Rows 1-8 and 10-11 do not fit."""
+    epochs = 12
+    curve = [(0.1, 0.9, 0.2, 0.9 + e / 1000) for e in range(1, epochs + 1)]
+    curve[8] = (0.1, 0.9, 0.2, 0.99)
+    console, out = plain_console(80, height=24)
+    dashboard = LiveDashboard(console=console)
+    evaluated, ended = final_events("completed")
+    feed(dashboard, [run_started(epochs), *epoch_events(curve, epochs), *evaluated, ended])
+    text = out.getvalue()
+    frame, table = text.split("every epoch")
+    assert len(frame.splitlines()) < 24 and "run completed" in frame
+    assert table_shape(frame.splitlines(), epochs) == [
+        ("gap", 8),
+        ("row", 9),
+        ("gap", 2),
+        ("row", 12),
+    ]
+    assert table_shape(table.splitlines(), epochs) == [("row", e) for e in range(1, 13)]
+
+
+def test_a_run_that_fits_prints_no_second_table():
+    console, out = plain_console(80, height=40)
+    dashboard = LiveDashboard(console=console)
+    evaluated, ended = final_events("completed")
+    feed(dashboard, [run_started(), *epoch_events(), *evaluated, ended])
+    assert "every epoch" not in out.getvalue()

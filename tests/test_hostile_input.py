@@ -78,7 +78,9 @@ def test_a_checkpoint_that_runs_a_command_is_refused_and_the_command_never_runs(
     # Protocol-2 pickles (torch's) are refused by name; a protocol-4 pickle already fails
     # on an opcode the safe reader does not accept, before it gets to the call.
     needle = "is not a readable checkpoint" if kind == "raw pickle" else "GLOBAL posix.system"
-    code, _, err = run_cli(["predict", tmp_path / "any.png", "--run", run], capsys)
+    # A real digit: predict reads its images before any checkpoint (issue 20).
+    image = _digit_png(tmp_path / "any.png")
+    code, _, err = run_cli(["predict", image, "--run", run], capsys)
     _one_error_line(code, err, needle)
     if kind != "raw pickle":
         assert "was refused: loading it would run code" in err
@@ -137,8 +139,8 @@ def test_broken_checkpoints_are_one_clear_line(trained_run, tmp_path, capsys, ca
     run = _copy_run(trained_run, tmp_path)
     (run / "checkpoint.pt").unlink()
     CHECKPOINT_CASES[case](trained_run, run / "checkpoint.pt")
-    image = tmp_path / "digit.png"
-    Image.new("L", (28, 28), 0).save(image)
+    # A real digit: predict reads its images before any checkpoint (issue 20).
+    image = _digit_png(tmp_path / "digit.png")
     for command in (["predict", image, "--run", run], ["eval", run]):
         code, _, err = run_cli(command, capsys)
         line = _one_error_line(code, err, CHECKPOINT_NEEDLES[case])

@@ -33,8 +33,18 @@ def _package_dirs() -> set[str]:
 def test_wheel_installs_and_trains_from_a_fresh_venv(tmp_path: Path, synthetic_root: Path) -> None:
     wheels = tmp_path / "wheels"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
-        + ["-w", str(wheels), str(REPO)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(wheels),
+            str(REPO),
+        ],
         check=True,
         capture_output=True,
         cwd=tmp_path,
@@ -55,8 +65,18 @@ def test_wheel_installs_and_trains_from_a_fresh_venv(tmp_path: Path, synthetic_r
     # Dependencies (torch, rich, ...) from this environment; not its editable mnist_tui.
     Path(fresh_site, "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     subprocess.run(
-        [sys.executable, "-m", "pip", "--python", fresh_python, "install", "-q"]
-        + ["--no-deps", "--no-index", str(wheel)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            fresh_python,
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-index",
+            str(wheel),
+        ],
         check=True,
         capture_output=True,
     )
@@ -82,8 +102,19 @@ def test_wheel_installs_and_trains_from_a_fresh_venv(tmp_path: Path, synthetic_r
     assert "train" in help_out.stdout and "predict" in help_out.stdout
 
     trained = subprocess.run(
-        [mnist, "train", "--root", str(synthetic_root), "--runs-dir", "runs"]
-        + ["--epochs", "1", "--val-size", "200", "--plain"],
+        [
+            mnist,
+            "train",
+            "--root",
+            str(synthetic_root),
+            "--runs-dir",
+            "runs",
+            "--epochs",
+            "1",
+            "--val-size",
+            "200",
+            "--plain",
+        ],
         capture_output=True,
         text=True,
         cwd=elsewhere,

@@ -131,7 +131,7 @@ def test_invert_override(trained_run: Path, paper_digits: list[Path], capsys) ->
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--top-k", "0"], "--top-k 0: give a number from 1 to 10"),
+        (["--top-k", "0"], "--top-k 0: give a number of 1 or more"),
         (["--top-k", "11"], "--top-k 11"),
         (["--run", "nope"], "No run 'nope'"),
     ],

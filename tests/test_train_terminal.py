@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import shlex
 import shutil
@@ -45,8 +46,10 @@ class TmuxPane:
         # Started in the test's folder, so that `--runs-dir runs` gives short paths.
         self.tmux("new-session", "-d", "-s", "test", "-c", str(self.cwd), *size, shell)
 
-    def capture(self, escapes: bool = False) -> str:
-        return self.tmux("capture-pane", "-p", *(["-e"] if escapes else []), "-t", "test")
+    def capture(self, escapes: bool = False, history: bool = False) -> str:
+        """The screen; with `history`, the scrollback above it too."""
+        options = [*(["-e"] if escapes else []), *(["-S", "-"] if history else [])]
+        return self.tmux("capture-pane", "-p", *options, "-t", "test")
 
     def wait_for(self, predicate, what: str, timeout: float = 240) -> str:
         deadline = time.monotonic() + timeout
@@ -160,3 +163,55 @@ def test_ctrl_c_at_80_columns_without_colour(synthetic_root, tmp_path, pane_fact
     run_id = next(runs_dir.iterdir()).name
     assert f"mnist train --resume {run_id}" in end.replace("\n", "").replace("│", "")
     assert "Traceback" not in end
+
+
+def epoch_table(text: str, epochs: int) -> list[tuple[str, int]]:
+    """An epoch table's lines in order: ("row", epoch) or ("gap", epochs hidden)."""
+    shape = []
+    for line in text.splitlines():
+        if gap := re.match(r"\s*…\s+(\d+) more\s*$", line):
+            shape.append(("gap", int(gap.group(1))))
+        elif row := re.match(rf"\s*(\d+)/{epochs}\s", line):
+            shape.append(("row", int(row.group(1))))
+    return shape
+
+
+@needs_tmux
+@pytest.mark.slow
+def test_final_frame_at_80x24_keeps_epoch_order_and_prints_every_epoch_after(
+    synthetic_root, tmp_path, pane_factory
+):
+    """Issue 20: 12 epochs at 80x24 showed row 9, "… 9 more", then 11-12, and no table."""
+    epochs = 12
+    pane = pane_factory(80, 24)
+    argv = train_argv(synthetic_root, Path("runs"), epochs=epochs)
+    # 500 training images in 5 steps: a second or so per epoch; no early stop.
+    argv += ["--val-size", "3500", "--batch-size", "100", "--patience", "0"]
+    pane.start(argv, pane_env(NO_COLOR="1"))
+    assert pane.wait_exit() == 0
+    everything = pane.capture(history=True)
+    frame_start = everything.rindex("╭─ mnist train")
+    table_start = everything.index("every epoch", frame_start)
+    frame = everything[frame_start:table_start]
+    assert "run completed" in frame and len(frame.splitlines()) <= 24
+
+    # The final frame: epochs in order, each run of hidden epochs marked where it is.
+    shown = epoch_table(frame, epochs)
+    assert shown and any(kind == "gap" for kind, _ in shown), frame
+    expected = 1
+    for kind, value in shown:
+        if kind == "gap":
+            expected += value
+        else:
+            assert value == expected, frame
+            expected += 1
+    assert expected == epochs + 1, frame
+    assert all(a[0] != b[0] or a[0] == "row" for a, b in itertools.pairwise(shown))
+    assert shown[-1] == ("row", epochs)  # the latest epoch is always on screen
+    assert "★ best" in frame
+
+    # Then the whole table once, in the scrollback, after the live display ended.
+    table = everything[table_start:]
+    assert epoch_table(table, epochs) == [("row", e) for e in range(1, epochs + 1)]
+    assert everything.count("every epoch") == 1
+    assert all(len(line) <= 80 for line in everything.splitlines())

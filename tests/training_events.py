@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mnist_tui.train.events import (
     BatchEnded,
+    Callback,
     EpochEnded,
     EpochStarted,
     Evaluated,
@@ -108,3 +109,20 @@ def dispatch(callback, event) -> None:
         RunEnded: callback.on_run_end,
     }
     hooks[type(event)](event)
+
+
+class StopAfter(Callback):
+    """should_stop for train(), as Ctrl-C: true once epoch `epoch` ended (0: after a batch)."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.stop = False
+
+    def __call__(self) -> bool:
+        return self.stop
+
+    def on_batch_end(self, e: BatchEnded) -> None:
+        self.stop = self.stop or self.epoch == 0
+
+    def on_epoch_end(self, e: EpochEnded) -> None:
+        self.stop = self.stop or e.epoch == self.epoch

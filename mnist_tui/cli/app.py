@@ -202,6 +202,19 @@ def degrade_to_ascii() -> None:
             reconfigure(errors=errors)
 
 
+def weights_run(spec: str | None, runs_dir: Path, hint: str = "") -> RunFolder:
+    """The run whose checkpoint a command uses; `latest` is the newest run with one.
+
+    When newer runs have no checkpoint yet, stderr says which run was used instead.
+    """
+    from mnist_tui.runs.folders import resolve_run_with_weights
+
+    run, note = resolve_run_with_weights(spec, runs_dir, hint)
+    if note:
+        print(note, file=sys.stderr, flush=True)
+    return run
+
+
 def data_root_for(ctx: typer.Context, data_root: Path, run: RunFolder) -> Path:
     """--root (or MNIST_DATA_DIR) when given, else the data folder `run` was trained from.
 

@@ -14,6 +14,7 @@ from mnist_tui.cli.app import (
     app,
     data_root_for,
     print_result,
+    weights_run,
 )
 from mnist_tui.errors import MnistError
 from mnist_tui.ui.progress import count_progress
@@ -55,7 +56,6 @@ def eval_command(
 ) -> None:
     """Accuracy, loss, confusion matrix and per-class scores of a run's best checkpoint."""
     from mnist_tui.evaluate.core import SPLITS, evaluate_run
-    from mnist_tui.runs.folders import resolve_run
 
     if split not in SPLITS:  # checked before loading anything
         raise MnistError(f"--split {split!r}: choose one of {', '.join(SPLITS)}.")
@@ -70,7 +70,7 @@ def eval_command(
         raise MnistError(
             f"eval takes one run, got {len(runs)}; add --ensemble to evaluate them together."
         )
-    folder = resolve_run(runs[0] if runs else None, runs_dir)
+    folder = weights_run(runs[0] if runs else None, runs_dir)
     data_root = data_root_for(ctx, data_root, folder)
     with count_progress(live=not plain, what=f"evaluating {split} split") as tick:
         evaluation = evaluate_run(folder, split, data_root, device, on_batch=tick)
@@ -103,9 +103,8 @@ def _eval_ensemble(
 ) -> None:
     """`mnist eval --ensemble RUN RUN ...`: the averaged probabilities' accuracy."""
     from mnist_tui.evaluate.ensemble import evaluate_ensemble
-    from mnist_tui.runs.folders import resolve_run
 
-    folders = [resolve_run(run, runs_dir) for run in runs]
+    folders = [weights_run(run, runs_dir) for run in runs]
     if folders:  # members share a dataset; the first one's folder stands for all
         data_root = data_root_for(ctx, data_root, folders[0])
     report = evaluate_ensemble(folders, split, data_root, device).to_json()

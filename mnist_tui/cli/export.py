@@ -12,6 +12,7 @@ from mnist_tui.cli.app import (
     RunsDir,
     app,
     data_root_for,
+    weights_run,
 )
 from mnist_tui.errors import MnistError
 
@@ -48,9 +49,8 @@ def export_command(
     if fmt not in EXPORT_FORMATS:
         raise MnistError(f"--format {fmt!r} is not one of: {', '.join(EXPORT_FORMATS)}.")
     from mnist_tui.export.core import export_run, report_lines
-    from mnist_tui.runs.folders import resolve_run
 
-    folder = resolve_run(run, runs_dir)
+    folder = weights_run(run, runs_dir)
     result = export_run(
         folder,
         fmt,

@@ -13,6 +13,7 @@ from mnist_tui.cli.app import (
     app,
     print_result,
     stderr_line,
+    weights_run,
 )
 from mnist_tui.errors import MnistError
 
@@ -57,7 +58,7 @@ def predict(
 ) -> None:
     """Which digit is this? Preprocesses each image the MNIST way and shows what the model saw."""
     from mnist_tui.predict import core as predicting
-    from mnist_tui.runs.folders import resolve_run
+    from mnist_tui.runs.folders import check_run_spec
 
     if old_model is not None:
         raise MnistError(
@@ -66,19 +67,25 @@ def predict(
         )
     if export is not None and run is not None:
         raise MnistError("Give --run or --export, not both.")
-    if export is not None:
-        from mnist_tui.predict.exported import classifier_from_export
-
-        classifier = classifier_from_export(export)
-    else:
-        classifier = predicting.classifier_from_run(resolve_run(run, runs_dir))
-    top_k = predicting.check_top_k(top_k, len(classifier.classes))
+    # Options and images are checked before any model is loaded: a typo or a bad file is
+    # named as itself, never hidden behind a checkpoint problem.
+    predicting.check_top_k(top_k, None)
+    check_run_spec(run)
     paths, failures = predicting.expand_inputs(images)
     prepared, bad_images = predicting.prepare_all(paths, invert)
     failures += bad_images
     for failure in failures:
         stderr_line(failure.message)
-    results = predicting.predict(classifier, prepared, top_k)
+    results: list[predicting.Prediction] = []
+    if prepared:  # nothing to predict needs no model: the failures above say why
+        if export is not None:
+            from mnist_tui.predict.exported import classifier_from_export
+
+            classifier = classifier_from_export(export)
+        else:
+            classifier = predicting.classifier_from_run(weights_run(run, runs_dir))
+        top_k = predicting.check_top_k(top_k, len(classifier.classes))
+        results = predicting.predict(classifier, prepared, top_k)
     if as_json:
         import json
 

@@ -39,14 +39,14 @@ def list_runs_command(
         return
     import json
 
-    from mnist_tui.runs.folders import list_runs
+    from mnist_tui.runs.folders import list_runs, no_runs_message
 
     records = list_runs(runs_dir)
     if as_json:
         print(json.dumps(records, indent=2, allow_nan=False))  # list_runs checked the values
         return
     if not records:
-        print(f"No runs in {runs_dir}: train one with `mnist train`.")
+        print(no_runs_message(runs_dir))
         return
     from mnist_tui.ui.tables import damaged_notes, runs_table
 

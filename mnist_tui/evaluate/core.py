@@ -213,18 +213,19 @@ def evaluate_run(
         raise RunError(
             f"{run.id} has no checkpoint.pt yet (it finished no epoch): nothing to evaluate."
         )
-    model, checkpoint = checkpoints.load_model(run.checkpoint)
+    # Options and data first: a mistake there is named before any checkpoint is loaded.
     device, precision = _device_and_precision(config, device_option)
-    model = model.to(device)
-    # Training's memory layout too: channels_last kernels round differently, and eval
-    # must reproduce the run's own numbers.
-    model = fast_layout(model, device)
-    dataset = str(checkpoint.get("dataset", train.get("dataset", "mnist")))
+    dataset = str(train.get("dataset", "mnist"))
     try:
         val_size, seed = int(train["val_size"]), int(train["seed"])
     except (KeyError, TypeError, ValueError):
         raise RunError(f"{run.config} lacks val_size/seed: the run folder is damaged.") from None
     data = load_data(data_root, dataset, val_size, seed, device)
+    model, checkpoint = checkpoints.load_model(run.checkpoint)
+    model = model.to(device)
+    # Training's memory layout too: channels_last kernels round differently, and eval
+    # must reproduce the run's own numbers.
+    model = fast_layout(model, device)
     chosen = data.test if split == "test" else data.val
     result = evaluate(model, chosen, precision=precision, keep_outputs=True, on_batch=on_batch)
 

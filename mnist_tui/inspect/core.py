@@ -14,13 +14,13 @@ from rich.console import RenderableType
 from rich.text import Text
 from torch import nn
 
-from mnist_tui.errors import ConfigError, MnistError
-from mnist_tui.imaging.prepare import MNIST_MEAN, MNIST_STD, prepare_digit
+from mnist_tui.errors import ConfigError
+from mnist_tui.imaging.prepare import MNIST_MEAN, MNIST_STD, PreparedDigit, prepare_digit
 from mnist_tui.inspect import probe
 from mnist_tui.inspect import view as inspect_view
 from mnist_tui.models import checkpoints
 from mnist_tui.models.architectures import MODELS, build_model
-from mnist_tui.runs.folders import list_runs, resolve_run
+from mnist_tui.runs.folders import list_runs, resolve_run_with_weights
 from mnist_tui.ui.heatmap import Mode
 
 
@@ -90,12 +90,10 @@ def load_model(request: InspectRequest) -> InspectedModel:
             f"No run in {request.runs_dir} yet: this model is UNTRAINED (`mnist train` makes one)."
         )
         return random_model("simple_cnn", request.seed, reason)
-    run = resolve_run(request.run, request.runs_dir)
-    if run.lacks_checkpoint():
-        raise MnistError(
-            f"Run {run.id} has no checkpoint.pt yet (it saves one after its first epoch): "
-            "pick another run with --run, or --random for an untrained model."
-        )
+    # `latest` is the newest run with a checkpoint; the note says so when newer ones lack it.
+    run, note = resolve_run_with_weights(
+        request.run, request.runs_dir, hint=", or --random for an untrained model"
+    )
     model, checkpoint = checkpoints.load_model(run.checkpoint)
     source = (
         f"run {run.id} ({checkpoint['model']}, epoch {checkpoint.get('epoch', '?')}, "
@@ -108,6 +106,7 @@ def load_model(request: InspectRequest) -> InspectedModel:
         [str(c) for c in checkpoint["classes"]],
         float(checkpoint["mean"]),
         float(checkpoint["std"]),
+        note,
     )
 
 
@@ -128,22 +127,24 @@ def inspect(request: InspectRequest) -> list[RenderableType]:
                 f"--png {request.png} is the --image file: writing the maps there would "
                 "destroy the image. Give another file name."
             )
+    # The image is read before the model is loaded: a bad file is named as itself.
+    digit = prepare_digit(request.image, invert=request.invert) if request.image else None
     inspected = load_model(request)
     notice = _random_notice(inspected)
     if request.layer is None:
         summary = probe.summarize(inspected.model)
         return [*notice, inspect_view.summary_view(summary, inspected.source)]
-    if request.image is not None:
-        parts = _feature_maps(request, inspected, request.layer, request.image)
+    if request.image is not None and digit is not None:
+        parts = _feature_maps(request, inspected, request.layer, request.image, digit)
     else:
         parts = _kernels(request, inspected, request.layer)
     return [*notice, *parts]
 
 
 def _random_notice(inspected: InspectedModel) -> list[RenderableType]:
-    if not inspected.random:
+    if not inspected.notice:
         return []
-    return [Text(inspected.notice, style="bold yellow")]
+    return [Text(inspected.notice, style="bold yellow" if inspected.random else "dim")]
 
 
 def _kernels(
@@ -183,10 +184,13 @@ def _kernels_png(path: Path, kernels: probe.Kernels, source: str) -> None:
 
 
 def _feature_maps(
-    request: InspectRequest, inspected: InspectedModel, layer: str, image: Path
+    request: InspectRequest,
+    inspected: InspectedModel,
+    layer: str,
+    image: Path,
+    digit: PreparedDigit,
 ) -> list[RenderableType]:
-    probe.find_layer(inspected.model, layer)  # a wrong name fails before the image is read
-    digit = prepare_digit(image, invert=request.invert)
+    probe.find_layer(inspected.model, layer)
     # Exactly what `mnist predict` feeds the model: the checkpoint's mean/std.
     activations = probe.feature_maps(
         inspected.model, layer, digit.normalized(inspected.mean, inspected.std)

@@ -187,7 +187,9 @@ def predict(
     return results
 
 
-def check_top_k(top_k: int, classes: int) -> int:
-    if not 1 <= top_k <= classes:
-        raise ConfigError(f"--top-k {top_k}: give a number from 1 to {classes}.")
+def check_top_k(top_k: int, classes: int | None) -> int:
+    """--top-k within 1..classes; `classes` None (model not loaded yet): at least 1."""
+    if top_k < 1 or (classes is not None and top_k > classes):
+        upper = f"from 1 to {classes}" if classes is not None else "of 1 or more"
+        raise ConfigError(f"--top-k {top_k}: give a number {upper}.")
     return top_k

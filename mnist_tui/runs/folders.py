@@ -304,29 +304,95 @@ def _run_folders(runs_dir: Path) -> list[Path]:
     )
 
 
+def runs_dir_named(runs_dir: Path) -> str:
+    """The runs folder as a full path: "runs" alone does not say where it was looked for."""
+    try:
+        return str(Path(runs_dir).absolute())
+    except OSError:  # the working folder itself is gone
+        return str(runs_dir)
+
+
+def no_runs_message(runs_dir: Path) -> str:
+    """What to do when a runs folder holds no run: train one, or look elsewhere."""
+    return (
+        f"No runs in {runs_dir_named(runs_dir)}: train one with `mnist train`, or point to "
+        "another runs folder with --runs-dir DIR (or MNIST_RUNS_DIR=DIR)."
+    )
+
+
+def check_run_spec(spec: str | None) -> None:
+    """Refuse a run name that can name no run, before anything else is done."""
+    if spec is not None and not spec.strip():  # `--run ""` from a script's empty variable
+        raise RunError("The run is an empty name: give a run id, a prefix, a folder or `latest`.")
+
+
 def resolve_run(spec: str | None, runs_dir: Path) -> RunFolder:
     """A run from an id, a unique id prefix, a folder path or `latest` (the default)."""
     runs_dir = Path(runs_dir)
     if spec is None:
         spec = "latest"
-    if not spec.strip():  # `--run ""` from a script whose variable was empty
-        raise RunError("The run is an empty name: give a run id, a prefix, a folder or `latest`.")
+    check_run_spec(spec)
     candidate = Path(spec)
     if (candidate / "config.toml").is_file() or (candidate / "checkpoint.pt").is_file():
         return RunFolder(candidate)
     folders = _run_folders(runs_dir)
     if spec == "latest":
         if not folders:
-            raise RunError(f"No runs in {runs_dir}: train one with `mnist train`.")
+            raise RunError(no_runs_message(runs_dir))
         return RunFolder(folders[-1])
     exact = [p for p in folders if p.name == spec]
     matches = exact or [p for p in folders if p.name.startswith(spec)]
     if len(matches) == 1:
         return RunFolder(matches[0])
     if not matches:
-        raise RunError(f"No run {spec!r} in {runs_dir}: `mnist runs` lists them.")
+        raise RunError(
+            f"No run {spec!r} in {runs_dir_named(runs_dir)}: `mnist runs` lists them "
+            "(--runs-dir DIR or MNIST_RUNS_DIR=DIR looks in another runs folder)."
+        )
     names = ", ".join(p.name for p in matches[:4])
     raise RunError(f"{spec!r} matches {len(matches)} runs ({names}...): give more of the id.")
+
+
+def resolve_run_with_weights(
+    spec: str | None, runs_dir: Path, hint: str = ""
+) -> tuple[RunFolder, str]:
+    """A run for a command that needs its weights (predict, inspect, eval, export).
+
+    `latest` (or no run given) is the newest run WITH a checkpoint, so a run stopped in
+    its first epoch does not hide the ones before it. Returns the run and a note naming
+    it when newer runs have no checkpoint ("" otherwise); `hint` ends the errors (say,
+    another way to get a model).
+    """
+    runs_dir = Path(runs_dir)
+    if spec not in (None, "latest"):
+        run = resolve_run(spec, runs_dir)
+        if run.lacks_checkpoint():
+            raise RunError(
+                f"Run {run.id} has no checkpoint.pt yet (it finished no epoch): resume it "
+                f"with `{resume_command(run)}` or pick another run (`mnist runs` lists them)"
+                f"{hint}."
+            )
+        return run, ""
+    folders = _run_folders(runs_dir)
+    if not folders:
+        raise RunError(no_runs_message(runs_dir))
+    with_weights = [p for p in folders if not RunFolder(p).lacks_checkpoint()]
+    if not with_weights:
+        raise RunError(
+            f"The {len(folders)} run(s) in {runs_dir_named(runs_dir)} have no checkpoint.pt "
+            "yet (none finished an epoch): resume one with `mnist train --resume RUN` or "
+            f"train one with `mnist train`{hint}."
+        )
+    run = RunFolder(with_weights[-1])
+    newer = [p.name for p in folders if p.name > run.id]
+    if not newer:
+        return run, ""
+    others = f" (and {len(newer) - 1} more)" if len(newer) > 1 else ""
+    note = (
+        f"Using run {run.id}, the newest with a checkpoint: the newer run {newer[-1]}"
+        f"{others} finished no epoch."
+    )
+    return run, note
 
 
 def effective_status(summary: dict[str, Any]) -> str:
@@ -424,6 +490,10 @@ def list_runs(runs_dir: Path) -> list[dict[str, Any]]:
             )
             status = "damaged"
         epochs_run = _number(summary.get("epochs_run", 0))
+        best_epoch = _number(summary.get("best_epoch"))
+        # Earlier versions wrote best_val_acc = 0.0 for a run stopped before its first
+        # validation: no validated epoch is "-", never 0.00%.
+        validated = bool(epochs_run) and best_epoch != 0
         record.update(
             status=status,
             model=_text(train.get("model")),
@@ -433,8 +503,8 @@ def list_runs(runs_dir: Path) -> list[dict[str, Any]]:
             preset=_text(train.get("preset")),
             dataset=_text(train.get("dataset")),
             epochs_run=int(epochs_run) if epochs_run is not None else None,
-            best_epoch=_number(summary.get("best_epoch")),
-            best_val_acc=_number(summary.get("best_val_acc")),
+            best_epoch=best_epoch if validated else None,
+            best_val_acc=_number(summary.get("best_val_acc")) if validated else None,
             test_acc=_number(summary.get("test_acc")),
             seconds=_number(summary.get("seconds")),
             started=_text(summary.get("started")),

@@ -28,6 +28,11 @@ class RunStarted:
     batch_size: int
     start_epoch: int = 1  # > 1 when resuming
     config: dict[str, Any] = field(default_factory=dict)
+    resumed: bool = False
+    # A resume: the epochs before it (metrics.csv), the time they took, what changed.
+    history: tuple[EpochEnded, ...] = ()
+    previous_seconds: float = 0.0
+    resume_note: str = ""
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,40 @@ class EpochEnded:
         }
 
 
+def history_from_rows(
+    rows: list[dict[str, float]], epochs: int, patience: int
+) -> tuple[EpochEnded, ...]:
+    """metrics.csv rows as the EpochEnded events they came from (best and patience redone)."""
+    events = []
+    best_epoch, best_acc, since = 0, -1.0, 0
+    for row in rows:
+        epoch, val_acc = int(row["epoch"]), float(row["val_acc"])
+        improved = val_acc > best_acc  # the loop's rule: strictly better
+        if improved:
+            best_epoch, best_acc, since = epoch, val_acc, 0
+        else:
+            since += 1
+        events.append(
+            EpochEnded(
+                epoch=epoch,
+                epochs=epochs,
+                train_loss=float(row["train_loss"]),
+                train_acc=float(row["train_acc"]),
+                val_loss=float(row["val_loss"]),
+                val_acc=val_acc,
+                lr=float(row["lr"]),
+                seconds=float(row["seconds"]),
+                samples_per_s=float(row["samples_per_s"]),
+                is_best=improved,
+                best_epoch=best_epoch,
+                best_val_acc=best_acc,
+                epochs_without_improvement=since,
+                patience=patience,
+            )
+        )
+    return tuple(events)
+
+
 @dataclass(frozen=True)
 class Evaluated:
     """The final evaluation of the best checkpoint on the test set."""
@@ -91,14 +130,16 @@ class RunEnded:
     status: str  # completed | early_stopped | interrupted | failed
     epochs_run: int
     best_epoch: int
-    best_val_acc: float
+    best_val_acc: float | None  # None: no epoch was validated
     test_loss: float | None
     test_acc: float | None
-    seconds: float
+    seconds: float  # the whole run's training time, every session of a resumed run included
     run_dir: str
-    checkpoint: str
+    checkpoint: str  # "" when none was saved
     curves: str | None = None
     message: str = ""
+    warning: str = ""  # the run learned nothing worth keeping: why and what to change
+    session_seconds: float | None = None  # this session's part of `seconds`, when resumed
 
 
 class Callback:

@@ -30,6 +30,14 @@ from mnist_tui.train.events import (
     Evaluated,
     RunEnded,
 )
+from mnist_tui.train.schedules import (
+    Schedule,
+    ScheduleChange,
+    build_scheduler,
+    planned_epochs,
+    replan,
+    restore,
+)
 
 
 class CheckpointStore(Protocol):
@@ -103,29 +111,6 @@ def build_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimi
     if config.optimizer == "adam":
         return torch.optim.Adam(params, lr=config.lr, betas=betas, weight_decay=config.weight_decay)
     return torch.optim.AdamW(params, lr=config.lr, betas=betas, weight_decay=config.weight_decay)
-
-
-def build_scheduler(
-    config: TrainConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int
-) -> torch.optim.lr_scheduler.LRScheduler | None:
-    """A per-step schedule (stepped after every batch) or None."""
-    total = config.epochs * steps_per_epoch
-    if config.scheduler == "step":
-        # The PyTorch MNIST example's schedule: x0.7 every epoch.
-        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=steps_per_epoch, gamma=0.7)
-    if config.scheduler == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
-    if config.scheduler == "onecycle":
-        # Momentum cycling (0.95 down to 0.85 and back) belongs to the SGD recipe of the
-        # one-cycle paper; with Adam it would override beta1, which --momentum sets.
-        return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer,
-            max_lr=config.lr,
-            total_steps=total,
-            pct_start=0.25,
-            cycle_momentum=config.optimizer == "sgd",
-        )
-    return None
 
 
 def rng_state(generator: torch.Generator) -> dict[str, Any]:
@@ -228,7 +213,9 @@ class Trainer:
         self.device = data.train.images.device
         self.steps_per_epoch = -(-len(data.train) // config.batch_size)
         self.optimizer = build_optimizer(config, model)
-        self.scheduler = build_scheduler(config, self.optimizer, self.steps_per_epoch)
+        self.scheduler: Schedule | None = build_scheduler(
+            config, self.optimizer, self.steps_per_epoch
+        )
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=precision == "fp16")
         self.criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
         self.generator = torch.Generator().manual_seed(config.seed)
@@ -256,8 +243,7 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         _check_same_optimizer(self.optimizer, state["optimizer"])
         self.optimizer.load_state_dict(state["optimizer"])
-        if self.scheduler and state.get("scheduler"):
-            self.scheduler.load_state_dict(state["scheduler"])
+        self.scheduler = restore(self.scheduler, self.optimizer, state.get("scheduler"))
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.progress = FitProgress(**state["progress"])
@@ -265,6 +251,20 @@ class Trainer:
         if self.ema is not None:
             self.ema.load_state_dict(state["ema"])
         set_rng_state(state["rng"], self.generator)
+
+    def fit_schedule_to_epochs(self) -> ScheduleChange | None:
+        """After load_state: re-plan a schedule that spans the run for config.epochs.
+
+        None when the schedule already ends at config.epochs (an ordinary resume, which
+        then continues bit for bit) or does not depend on the run's length.
+        """
+        planned = planned_epochs(self.scheduler, self.steps_per_epoch)
+        if self.scheduler is None or planned is None or planned == self.config.epochs:
+            return None
+        self.scheduler, change = replan(
+            self.scheduler, self.optimizer, self.config, self.steps_per_epoch, self.progress.epoch
+        )
+        return change
 
     # --- the loop -------------------------------------------------------------------------
 
@@ -397,7 +397,7 @@ def run_ended(result: FitResult, run_dir: str, checkpoint: str, message: str = "
         status=result.status,
         epochs_run=result.progress.epoch,
         best_epoch=result.progress.best_epoch,
-        best_val_acc=max(result.progress.best_val_acc, 0.0),
+        best_val_acc=result.progress.best_val_acc if result.progress.best_epoch else None,
         test_loss=result.test.loss if result.test else None,
         test_acc=result.test.accuracy if result.test else None,
         seconds=result.seconds,

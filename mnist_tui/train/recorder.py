@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +20,8 @@ class RunRecorder(Callback):
         self.rows: list[dict[str, float | int]] = []
         self.summary: dict[str, Any] = {}
         self.started = started or utc_now()
+        self.previous_seconds = 0.0  # the earlier sessions' time of a resumed run
+        self.session_start = time.perf_counter()
 
     def on_run_start(self, event: RunStarted) -> None:
         # On resume, keep the epochs before the one we restart from: no duplicates.
@@ -28,9 +31,12 @@ class RunRecorder(Callback):
             for row in previous
             if row["epoch"] < event.start_epoch
         ]
-        if event.start_epoch > 1:
+        if event.resumed:
             self.summary = self.run.read_summary()
             self.summary.pop("error", None)  # from an earlier failed attempt
+            self.summary.pop("warning", None)
+        self.previous_seconds = event.previous_seconds
+        self.session_start = time.perf_counter()
         self.summary.update(
             status="running",
             run_id=event.run_id,
@@ -49,6 +55,8 @@ class RunRecorder(Callback):
             epochs_run=event.epoch,
             best_epoch=event.best_epoch,
             best_val_acc=event.best_val_acc,
+            # Kept current, so a run killed outright still records the time it trained.
+            seconds=round(self.previous_seconds + time.perf_counter() - self.session_start, 3),
             updated=iso(utc_now()),
         )
         self._write_summary()
@@ -61,7 +69,8 @@ class RunRecorder(Callback):
             best_val_acc=event.best_val_acc,
             test_loss=event.test_loss,
             test_acc=event.test_acc,
-            seconds=round(self.summary.get("seconds", 0.0) + event.seconds, 3),
+            seconds=round(event.seconds, 3),  # the whole run's, as the reporters show it
+            warning=event.warning or None,
             ended=iso(utc_now()),
         )
         self.summary.pop("pid", None)

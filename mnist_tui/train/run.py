@@ -39,9 +39,17 @@ from mnist_tui.runs.folders import (
     write_error,
 )
 from mnist_tui.train.devices import fast_layout, resolve_device, resolve_precision, seed_everything
-from mnist_tui.train.events import Callback, CallbackList, RunEnded, RunStarted
+from mnist_tui.train.events import (
+    Callback,
+    CallbackList,
+    EpochEnded,
+    RunEnded,
+    RunStarted,
+    history_from_rows,
+)
 from mnist_tui.train.loop import Trainer, run_ended
 from mnist_tui.train.recorder import RunRecorder
+from mnist_tui.train.schedules import ScheduleChange
 
 #: Settings a resumed run may change: they do not change what the run computes.
 RESUMABLE_OVERRIDES = frozenset({"epochs", "patience", "device", "precision"})
@@ -205,7 +213,9 @@ def _train(
         should_stop=should_stop,
         batch_transform=_augmentation(config, data),
     )
+    resumed = _Resumed()
     if state is not None:
+        assert resume is not None
         try:
             trainer.load_state(state)
         except (KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError) as e:
@@ -220,6 +230,7 @@ def _train(
                 f"{run.id} has already trained {done} epochs, more than --epochs "
                 f"{config.epochs}: resume with --epochs {done} or more."
             )
+        resumed = _resume_story(run, config, trainer)
 
     callbacks.on_run_start(
         RunStarted(
@@ -238,6 +249,10 @@ def _train(
             batch_size=config.batch_size,
             start_epoch=trainer.progress.epoch + 1,
             config=config.to_dict(),
+            resumed=state is not None,
+            history=resumed.history,
+            previous_seconds=resumed.seconds,
+            resume_note=resumed.note,
         )
     )
     try:
@@ -251,10 +266,90 @@ def _train(
     message = ""
     if result.status == "interrupted":
         message = f"Interrupted. Resume with: {resume_command(run)}"
-    ended = run_ended(result, str(run.path), str(run.checkpoint), message)
-    ended = RunEnded(**{**ended.__dict__, "curves": curves})
+    # The "run interrupted" panel names no checkpoint that was never saved.
+    checkpoint = str(run.checkpoint) if run.checkpoint.is_file() else ""
+    ended = run_ended(result, str(run.path), checkpoint, message)
+    ended = RunEnded(
+        **{
+            **ended.__dict__,
+            "curves": curves,
+            # One total everywhere (dashboard, plain, summary.toml, `mnist runs`).
+            "seconds": resumed.seconds + result.seconds,
+            "session_seconds": result.seconds if state is not None else None,
+            "warning": chance_warning(ended, config, len(data.spec.classes)),
+        }
+    )
     callbacks.on_run_end(ended)
     return TrainOutcome(run, ended)
+
+
+@dataclass(frozen=True)
+class _Resumed:
+    """What a resumed run brings along: its earlier epochs and time, what changed."""
+
+    history: tuple[EpochEnded, ...] = ()
+    seconds: float = 0.0
+    note: str = ""
+
+
+def _resume_story(run: RunFolder, config: TrainConfig, trainer: Trainer) -> _Resumed:
+    """Re-plan the schedule for a changed --epochs (recorded in config.toml) and gather
+    the run's history, so every view shows the whole run, not only this session."""
+    document = run.read_config()
+    stored = document.get("train", {})
+    before = stored.get("epochs") if isinstance(stored, dict) else None
+    done = trainer.progress.epoch
+    change = trainer.fit_schedule_to_epochs()
+    if change is None and isinstance(before, int) and before != config.epochs:
+        change = ScheduleChange(config.scheduler, done, before, config.epochs, trainer.current_lr())
+    note = ""
+    if change is not None:
+        note = change.sentence()
+        # config.toml describes the run as it now goes on: a later --resume (or --config)
+        # uses the new length, and the list says how the schedule got its shape.
+        document["train"] = {**stored, "epochs": config.epochs}
+        meta = document.get("run") if isinstance(document.get("run"), dict) else {}
+        history = meta.get("resumed") if isinstance(meta.get("resumed"), list) else []
+        document["run"] = {**meta, "resumed": [*history, change.record()]}
+        run.write_toml(run.config, document)
+    rows = [r for r in run.read_metrics() if r.get("epoch", 0) <= done]
+    summary = run.read_summary()
+    seconds = summary.get("seconds", 0.0)
+    return _Resumed(
+        history=history_from_rows(rows, config.epochs, config.patience),
+        seconds=float(seconds) if isinstance(seconds, int | float) and seconds >= 0 else 0.0,
+        note=note,
+    )
+
+
+#: Below this multiple of chance (1 / classes), a run is said to have learned nothing.
+CHANCE_MARGIN = 1.5
+#: Learning rates that train this tool's models: (lowest, highest, a good first try).
+USUAL_LR = {
+    "sgd": (1e-3, 0.5, 0.05),
+    "adam": (1e-4, 0.05, 0.001),
+    "adamw": (1e-4, 0.05, 0.001),
+}
+
+
+def chance_warning(ended: RunEnded, config: TrainConfig, classes: int) -> str:
+    """For a run no better than guessing: say so, and what to change (else "")."""
+    if ended.best_val_acc is None or ended.best_val_acc >= CHANCE_MARGIN / classes:
+        return ""
+    low, high, usual = USUAL_LR.get(config.optimizer, USUAL_LR["sgd"])
+    if config.lr > high:
+        fix = (
+            f"--lr {config.lr:g} is far too high for {config.optimizer} (usual: {low:g} to "
+            f"{high:g}): train again with a lower --lr, e.g. --lr {usual:g}"
+        )
+    elif config.lr < low:
+        fix = f"--lr {config.lr:g} is too low to learn: train again with --lr {usual:g}"
+    else:
+        fix = "Train longer (--epochs), or check the data (`mnist download` verifies it)"
+    return (
+        f"Validation accuracy {ended.best_val_acc:.2%} is chance level (1 in {classes} "
+        f"guessed right): the model learned nothing. {fix}."
+    )
 
 
 def _augmentation(config: TrainConfig, data: DataBundle) -> Callable | None:

@@ -66,6 +66,7 @@ class LiveDashboard(Callback):
         self.end: RunEnded | None = None
         self.phase = ""
         self._cache: tuple[object, Prerendered, Prerendered] | None = None
+        self._hidden_rows = False  # the latest frame left some epochs out
         self._overall: TaskID | None = None
         self._epoch: TaskID | None = None
         self._epoch_started = time.perf_counter()
@@ -102,6 +103,7 @@ class LiveDashboard(Callback):
 
     def on_run_start(self, e: RunStarted) -> None:
         self.start = e
+        self.rows = tuple(e.history)  # a resumed run's earlier epochs: the whole run shows
         done_epochs = e.start_epoch - 1
         self._overall = self.progress.add_task(
             "overall", total=e.epochs, completed=done_epochs, rate=""
@@ -146,6 +148,12 @@ class LiveDashboard(Callback):
         if self._live.is_started:
             self._live.refresh()  # the final frame, with the summary, stays on screen
         self.close()
+        if self._hidden_rows:
+            # The final frame had room for some epochs only: the whole table goes to the
+            # scrollback once, after the live display, where nothing redraws it.
+            if not self.console.is_terminal:
+                self.console.line()  # Live ends a terminal's last frame with one itself
+            self.console.print(view.metrics_table(self.rows, title="every epoch"))
 
     # --- the view -------------------------------------------------------------------------
 
@@ -178,8 +186,9 @@ class LiveDashboard(Callback):
         above = self._render(view.header(self.start))
         bars = 0 if self.end is not None else len(self.progress.tasks)
         used = len(above.lines) + bars + len(self._render(Group(*below)).lines)
-        # The table's heading (2 lines), a "… more" line, and the line the cursor sits on.
-        limit = max(self.console.size.height - used - 4, 3)
+        # The table's heading (2 lines) and the line the cursor sits on.
+        limit = max(self.console.size.height - used - 3, 3)
+        self._hidden_rows = len(rows) > limit
         return above, self._render(Group(view.metrics_table(rows, limit), *below))
 
     def _render(self, renderable: RenderableType) -> Prerendered:

@@ -47,35 +47,65 @@ def header(start: RunStarted) -> Panel:
         f"train {start.train_size:,} · val {start.val_size:,} · test {start.test_size:,}  "
         f"[dim]{start.batches_per_epoch} steps of {start.batch_size}[/]",
     )
+    if start.resume_note:
+        grid.add_row("resume", start.resume_note)
     title = "mnist train"
-    if start.start_epoch > 1:
+    if start.resumed:
         title += f" · resumed at epoch {start.start_epoch}"
     return Panel(grid, title=title, title_align="left", box=box.ROUNDED)
 
 
-def visible_rows(
-    rows: Sequence[EpochEnded], limit: int
-) -> tuple[EpochEnded | None, list[EpochEnded], int]:
-    """What a table of at most `limit` rows shows of a long run.
+#: In `visible_rows`: a gap of this many hidden epochs, drawn as one "… N more" line.
+Gap = int
 
-    Returns (the best row when it would have scrolled off, the latest rows, how many
-    epochs are hidden between them).
+
+def visible_rows(rows: Sequence[EpochEnded], limit: int) -> list[EpochEnded | Gap]:
+    """What a table of at most `limit` lines shows of a long run, in epoch order.
+
+    The latest epochs, and the best one when it would have scrolled off; each run of
+    hidden epochs becomes one gap line where those epochs belong.
     """
+    rows = list(rows)
     if len(rows) <= limit:
-        return None, list(rows), 0
-    limit = max(limit, 2)
+        return list(rows)
     best_epoch = rows[-1].best_epoch
-    latest = list(rows[-limit:])
-    if any(r.epoch == best_epoch for r in latest):
-        return None, latest, len(rows) - limit
-    latest = list(rows[-(limit - 1) :])  # one line goes to the best row
-    best = next((r for r in rows if r.epoch == best_epoch), None)
-    return best, latest, len(rows) - len(latest) - (best is not None)
+    best = [i for i, r in enumerate(rows) if r.epoch == best_epoch]
+    # The most latest rows that fit; the best row too while room is left, else without it.
+    for keep_best in (True, False):
+        for latest in range(max(limit, 1), 0, -1):
+            shown = set(range(len(rows) - latest, len(rows)))
+            if keep_best:
+                shown |= set(best)
+            lines = _with_gaps(rows, sorted(shown))
+            if len(lines) <= limit:
+                return lines
+    return _with_gaps(rows, [len(rows) - 1])
 
 
-def metrics_table(rows: Sequence[EpochEnded], limit: int = 10) -> Table:
-    """One row per finished epoch; the best epoch marked; long runs keep latest + best."""
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+def _with_gaps(rows: list[EpochEnded], shown: list[int]) -> list[EpochEnded | Gap]:
+    lines: list[EpochEnded | Gap] = []
+    previous = -1
+    for i in shown:
+        if i > previous + 1:
+            lines.append(i - previous - 1)
+        lines.append(rows[i])
+        previous = i
+    if previous < len(rows) - 1:
+        lines.append(len(rows) - 1 - previous)
+    return lines
+
+
+def metrics_table(
+    rows: Sequence[EpochEnded], limit: int | None = None, title: str | None = None
+) -> Table:
+    """One row per finished epoch, the best marked; at most `limit` lines (None: all).
+
+    A long run keeps its latest epochs and its best one, in epoch order, with a
+    "… N more" line where epochs are left out.
+    """
+    table = Table(
+        box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, title=title, title_justify="left"
+    )
     for name in ("epoch", "train loss", "train acc", "val loss", "val acc", "lr", "time"):
         table.add_column(name, justify="right", no_wrap=True)
     table.add_column("", no_wrap=True)
@@ -83,9 +113,11 @@ def metrics_table(rows: Sequence[EpochEnded], limit: int = 10) -> Table:
         table.add_row("-", "", "", "", "", "", "", "[dim]first epoch running[/]")
         return table
     best_epoch = rows[-1].best_epoch
-    best, latest, hidden = visible_rows(rows, limit)
-
-    def add(r: EpochEnded) -> None:
+    lines = list(rows) if limit is None else visible_rows(rows, limit)
+    for r in lines:
+        if isinstance(r, int):
+            table.add_row("…", "", "", "", "", "", "", f"[dim]{r} more[/]")
+            continue
         is_best = r.epoch == best_epoch
         table.add_row(
             f"{r.epoch}/{r.epochs}",
@@ -98,13 +130,6 @@ def metrics_table(rows: Sequence[EpochEnded], limit: int = 10) -> Table:
             BEST_MARK if is_best else "",
             style="bold green" if is_best else None,
         )
-
-    if best is not None:
-        add(best)
-    if hidden:
-        table.add_row("…", "", "", "", "", "", "", f"[dim]{hidden} more[/]")
-    for r in latest:
-        add(r)
     return table
 
 
@@ -168,7 +193,7 @@ def summary_panel(end: RunEnded, evaluated: Evaluated | None = None) -> Panel:
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")
     grid.add_row("status", f"[{colour}]{title}[/] after {end.epochs_run} epoch(s)")
-    if end.best_epoch:
+    if end.best_epoch and end.best_val_acc is not None:
         grid.add_row("best epoch", f"{end.best_epoch}  (val acc {end.best_val_acc:.2%})")
     if end.test_acc is not None:
         samples = f", {evaluated.samples:,} images" if evaluated else ""
@@ -177,12 +202,18 @@ def summary_panel(end: RunEnded, evaluated: Evaluated | None = None) -> Panel:
         )
     else:
         grid.add_row("test acc", "[dim]not measured[/]")
-    grid.add_row("total time", format_seconds(end.seconds))
+    total = format_seconds(end.seconds)
+    if end.session_seconds is not None:
+        total += f"  [dim]({format_seconds(end.session_seconds)} this session)[/]"
+    grid.add_row("total time", total)
     grid.add_row("run folder", end.run_dir)
-    grid.add_row("checkpoint", end.checkpoint)
+    if end.checkpoint:  # none when no epoch finished
+        grid.add_row("checkpoint", end.checkpoint)
     if end.curves:
         grid.add_row("curves", end.curves)
     parts: list[RenderableType] = [grid]
+    if end.warning:
+        parts.append(Text(end.warning, style="bold yellow"))
     if end.message:
         parts.append(Text(end.message, style=f"bold {colour}"))
     return Panel(Group(*parts), title=f"run {title}", title_align="left", border_style=colour)

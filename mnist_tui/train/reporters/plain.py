@@ -27,18 +27,32 @@ def epoch_line(e: EpochEnded) -> str:
     )
 
 
+def total_time(e: RunEnded) -> str:
+    """The run's training time; a resumed run's also says this session's part."""
+    if e.session_seconds is None:
+        return format_seconds(e.seconds)
+    return f"{format_seconds(e.seconds)} ({format_seconds(e.session_seconds)} this session)"
+
+
 def summary_lines(e: RunEnded) -> list[str]:
+    best = (
+        f"best epoch {e.best_epoch}, val acc {e.best_val_acc:.2%}"
+        if e.best_val_acc is not None
+        else "no epoch validated"
+    )
     lines = [
-        f"{e.status.replace('_', ' ')} after {e.epochs_run} epoch(s) in {format_seconds(e.seconds)}"
-        f": best epoch {e.best_epoch}, val acc {e.best_val_acc:.2%}"
+        f"{e.status.replace('_', ' ')} after {e.epochs_run} epoch(s) in {total_time(e)}: {best}"
         + (
             f", test acc {e.test_acc:.2%} (loss {e.test_loss:.4f})"
             if e.test_acc is not None
             else ""
         )
     ]
+    if e.warning:
+        lines.append(f"warning: {e.warning}")
     lines.append(f"run folder: {e.run_dir}")
-    lines.append(f"checkpoint: {e.checkpoint}")
+    if e.checkpoint:
+        lines.append(f"checkpoint: {e.checkpoint}")
     if e.curves:
         lines.append(f"curves: {e.curves}")
     if e.message:
@@ -56,12 +70,18 @@ class PlainReporter(Callback):
         print(line, file=self.stream, flush=True)
 
     def on_run_start(self, e: RunStarted) -> None:
-        action = "resuming" if e.start_epoch > 1 else "training"
+        action = "resuming" if e.resumed else "training"
         self._print(
             f"{action} {e.model} ({e.parameters:,} parameters) on {e.device}/{e.precision}: "
             f"train {e.train_size:,} val {e.val_size:,} test {e.test_size:,}, seed {e.seed}, "
             f"run {e.run_id} in {e.run_dir}"
         )
+        if e.resume_note:
+            self._print(f"resume: {e.resume_note}")
+        if e.history:  # the whole run reads in one place, not only this session's epochs
+            self._print(f"epochs before the resume ({format_seconds(e.previous_seconds)}):")
+            for row in e.history:
+                self._print(epoch_line(row))
 
     def on_epoch_end(self, e: EpochEnded) -> None:
         self._print(epoch_line(e))
