@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+PIP = [sys.executable, "-m", "pip"]
+ONE_EPOCH = ["--epochs", "1", "--val-size", "200", "--plain"]
 
 
 def _package_dirs() -> set[str]:
