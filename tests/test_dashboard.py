@@ -288,25 +288,40 @@ def test_header_shows_optimizer_lr_schedule_and_preset():
     assert "augmented" in text
 
 
-def test_final_frame_at_80x24_in_epoch_order_then_every_epoch():
-    """Issue 20's case: 12 epochs, the best the 9th. Rows 1-8 and 10-11 do not fit."""
-    epochs = 12
+def _final_frame(height: int, epochs: int = 12) -> tuple[str, str]:
+    """The final frame and the table printed after it, for a run whose best is epoch 9."""
     curve = [(0.1, 0.9, 0.2, 0.9 + e / 1000) for e in range(1, epochs + 1)]
     curve[8] = (0.1, 0.9, 0.2, 0.99)
-    console, out = plain_console(80, height=24)
+    console, out = plain_console(80, height=height)
     dashboard = LiveDashboard(console=console)
     evaluated, ended = final_events("completed")
     feed(dashboard, [run_started(epochs), *epoch_events(curve, epochs), *evaluated, ended])
-    text = out.getvalue()
-    frame, table = text.split("every epoch")
-    assert len(frame.splitlines()) < 24 and "run completed" in frame
-    assert table_shape(frame.splitlines(), epochs) == [
-        ("gap", 8),
-        ("row", 9),
-        ("gap", 2),
-        ("row", 12),
-    ]
-    assert table_shape(table.splitlines(), epochs) == [("row", e) for e in range(1, 13)]
+    frame, table = out.getvalue().split("every epoch")
+    return frame, table
+
+
+@pytest.mark.parametrize("height", [24, 25, 26])
+def test_final_frame_at_80_columns_in_epoch_order_then_every_epoch(height):
+    """Issue 20's case: 12 epochs, the best the 9th, in a terminal too short for them."""
+    frame, table = _final_frame(height)
+    assert len(frame.splitlines()) < height and "run completed" in frame
+    shape = table_shape(frame.splitlines(), 12)
+    shown = [epoch for kind, epoch in shape if kind == "row"]
+    # Rows in epoch order, each gap where its epochs belong, the latest epoch last.
+    assert shown == sorted(shown) and shown[-1] == 12
+    assert sum(n for kind, n in shape if kind == "gap") + len(shown) == 12
+    position = 0
+    for kind, n in shape:
+        position += n if kind == "gap" else 1
+        assert kind == "gap" or n == position, shape
+    if len(shape) >= 4:  # room for the best row and a gap on each side of it
+        assert 9 in shown, shape
+    assert table_shape(table.splitlines(), 12) == [("row", e) for e in range(1, 13)]
+
+
+def test_final_frame_keeps_the_best_row_when_four_lines_fit():
+    frame, _ = _final_frame(25)
+    assert table_shape(frame.splitlines(), 12) == [("gap", 8), ("row", 9), ("gap", 2), ("row", 12)]
 
 
 def test_a_run_that_fits_prints_no_second_table():

@@ -88,7 +88,7 @@ def test_a_fifo_as_config_is_refused_not_waited_on(tmp_path):
         ["inspect", "conv1", "--image", f"{LONG_NAME}.png"],
         ["download", "--from", LONG_NAME],
         ["export", "--out", f"{LONG_NAME}/bundle"],
-        ["predict", f"{LONG_NAME}.png", "--model", f"{LONG_NAME}.pt"],
+        ["predict", f"{LONG_NAME}.png", "--export", f"{LONG_NAME}.pt"],
     ],
     ids=lambda a: " ".join(a[:2]),
 )
@@ -116,7 +116,7 @@ def test_fifos_for_images_models_and_checkpoints_are_refused(trained_run, tmp_pa
     _one_line(code, err, "is a FIFO (named pipe)")
     model = tmp_path / "model.pt"
     os.mkfifo(model)
-    code, _, err = run_cli(["predict", trained_run / "x.png", "--model", model], capsys)
+    code, _, err = run_cli(["predict", trained_run / "x.png", "--export", model], capsys)
     _one_line(code, err, "is a FIFO (named pipe)")
     run = shutil.copytree(trained_run, tmp_path / "runs" / trained_run.name)
     (run / "checkpoint.pt").unlink()

@@ -70,10 +70,9 @@ def test_damaged_folders_are_listed_not_fatal(
     assert "records no status" in problem["20990101-000005-blank"]
     assert all(r.get("problem") for r in records if r["status"] == "damaged")
     typed = next(r for r in records if r["id"].endswith("-types"))
-    assert typed["status"] == "completed" and typed["model"] is None
-    assert (
-        typed["epochs_run"] is None and typed["best_val_acc"] is None and typed["test_acc"] is None
-    )
+    # Values of the wrong type make the record one damaged row, named, never a crash.
+    assert typed["status"] == "damaged" and "impossible values" in typed["problem"]
+    assert "epochs_run = 'three'" in typed["problem"]
     good = next(r for r in records if r["status"] == "completed" and r["model"])
     fixture_epochs = tomllib.loads((trained_run / "config.toml").read_text())["train"]["epochs"]
     assert good["epochs_run"] == fixture_epochs and 0 < good["test_acc"] <= 1
