@@ -1,0 +1,52 @@
+"""`mnist draw`: draw a digit with the mouse and watch the network read it, live."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mnist_tui.cli.app import RunsDir, app
+from mnist_tui.errors import MnistError
+
+
+@app.command()
+def draw(
+    run: Annotated[
+        str | None,
+        typer.Option(help="Run whose checkpoint reads (id, prefix, path, latest)."),
+    ] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            "--model",
+            "--export",
+            help="An exported model instead of a run: an `mnist export` folder, a TorchScript "
+            ".pt file or an .onnx file.",
+        ),
+    ] = None,
+    untrained: Annotated[
+        bool,
+        typer.Option("--untrained", help="Draw with an untrained model (random weights)."),
+    ] = False,
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder where `s` saves the drawing as a PNG.")
+    ] = Path("."),
+    runs_dir: RunsDir = Path("runs"),
+) -> None:
+    """A full-screen canvas: draw a digit with the mouse and watch the probabilities, live.
+
+    Left button inks, right button erases; arrows and space draw from the keyboard;
+    u undo, c clear, s save PNG, f conv1's feature maps, q quit.
+    """
+    if not (sys.stdout.isatty() and sys.stdin.isatty()):
+        raise MnistError(
+            "mnist draw is a full-screen app: run it in a terminal (stdout and stdin are not "
+            "one here). `mnist predict IMAGE` reads a digit from a file."
+        )
+    from mnist_tui.draw.app import DrawApp
+    from mnist_tui.draw.model import load
+
+    DrawApp(load(run, model, runs_dir, untrained), out_dir=out).run()
