@@ -107,6 +107,7 @@ class DrawApp(App[None]):
 
     def on_draw_canvas_changed(self, _message: DrawCanvas.Changed) -> None:
         self.update_reading()
+        self.status(self.pen_state())  # the keyboard pen may have moved without drawing
 
     def update_reading(self, force: bool = False) -> None:
         """Read the sketch unless this version has been read already."""

@@ -149,7 +149,7 @@ class DrawCanvas(Widget):
         ink = self.sketch.ink
         top = 2 * y
         if top >= ink.shape[0]:
-            return Strip.blank(self.content_size.width)
+            return Strip.blank(self.content_size.width, Style())
         lower = ink[top + 1] if top + 1 < ink.shape[0] else None
         segments = half_block_row(ink[top], lower, self.color)
         if self.cursor is not None and int(self.cursor[0]) // 2 == y:

@@ -59,7 +59,7 @@ def half_block_row(upper: np.ndarray, lower: np.ndarray | None, color: bool) -> 
             _mono_char(bool(u >= MONO_THRESHOLD), bool(v >= MONO_THRESHOLD))
             for u, v in zip(upper, lower, strict=True)
         )
-        return [Segment(text)]
+        return [Segment(text, Style())]  # a style, even empty: Textual's filters expect one
     top = np.clip(np.round(upper * (LEVELS - 1)), 0, LEVELS - 1).astype(int)
     bottom = np.clip(np.round(lower * (LEVELS - 1)), 0, LEVELS - 1).astype(int)
     return [_grey_cell(int(u), int(v)) for u, v in zip(top, bottom, strict=True)]
