@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REAL_DATA, real_mnist_present, run_cli
+from conftest import MNIST_CMD, REAL_DATA, cli_env, real_mnist_present, run_cli
 from PIL import Image
+from test_train_terminal import needs_tmux, pane_factory  # noqa: F401 (a fixture)
 
 from mnist_tui.draw.sketch import Sketch
 from mnist_tui.errors import MnistError
@@ -335,6 +336,30 @@ def test_drawn_one_and_zero_are_read_undo_clear_and_save(reading_run, tmp_path, 
         code, out, err = run_cli(["predict", path, "--run", reading_run, "--json"], capsys)
         assert code == 0, err
         assert json.loads(out)[0]["digit"] == int(digit), out
+
+
+@pytest.mark.slow
+@needs_tmux
+def test_in_a_real_terminal_mouse_drags_are_read(reading_run, pane_factory, tmp_path):  # noqa: F811
+    pane = pane_factory(80, 24)
+    argv = [*MNIST_CMD, "draw", "--run", str(reading_run), "--out", str(tmp_path)]
+    pane.start(argv, cli_env())
+    screen = pane.wait_for(lambda s: "draw a digit" in s and "q quit" in s, "the app")
+    lines = screen.splitlines()
+    top = next(i for i, line in enumerate(lines) if "╭" in line and "draw a digit" in line)
+    bottom = next(i for i, line in enumerate(lines) if i > top and line.startswith("╰"))
+    middle = lines[top].index("╮") // 2 + 1  # SGR columns count from 1
+    rows = range(top + 3, bottom - 1)  # SGR rows count from 1: top + 1 is the border
+    # Press, drag down (button 0 + 32: motion with the left button held), release.
+    sequences = [f"\x1b[<0;{middle};{rows[0]}M"]
+    sequences += [f"\x1b[<32;{middle};{row}M" for row in rows[1:]]
+    sequences += [f"\x1b[<0;{middle};{rows[-1]}m"]
+    for sequence in sequences:
+        pane.tmux("send-keys", "-t", "test", "-l", sequence)
+    screen = pane.wait_for(lambda s: "reads 1" in s, "the drawn 1 to be read")
+    assert "what the model sees" in screen
+    pane.tmux("send-keys", "-t", "test", "q")
+    assert pane.wait_exit() == 0
 
 
 # --- the command line ----------------------------------------------------------------------

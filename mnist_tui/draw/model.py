@@ -103,18 +103,18 @@ def from_export(path: Path) -> DrawModel:
     return DrawModel(classifier, f"exported model {path}")
 
 
-def untrained(seed: int = 0) -> DrawModel:
+def untrained(name: str = UNTRAINED_MODEL, seed: int = 0) -> DrawModel:
     """A freshly initialised model: its answers are noise, and the header says so."""
     torch.manual_seed(seed)
-    module = build_model(UNTRAINED_MODEL).eval()
+    module = build_model(name).eval()
 
     def forward(inputs: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
             return module(inputs)
 
     classes = [str(d) for d in range(10)]
-    classifier = Classifier(forward, classes, MNIST_MEAN, MNIST_STD, "untrained")
-    description = f"UNTRAINED {UNTRAINED_MODEL} (random weights): train one with `mnist train`"
+    classifier = Classifier(forward, classes, MNIST_MEAN, MNIST_STD, f"untrained {name}")
+    description = f"UNTRAINED {name} (random weights): train one with `mnist train`"
     return DrawModel(classifier, description, untrained=True, _module=module)
 
 
