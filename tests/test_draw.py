@@ -122,6 +122,20 @@ def test_a_resized_sketch_redraws_its_strokes_at_the_new_size():
     assert sketch.ink[5].max() == 0.0
 
 
+def test_a_canvas_that_changes_shape_keeps_the_digit_s_shape():
+    sketch = Sketch(40, 40)
+    sketch.begin((4.0, 20.0))  # a "1": tall and thin
+    sketch.extend((36.0, 20.0))
+    before = sketch.ink.copy()
+    sketch.resize(20, 40)  # a panel opens below the canvas
+    rows = np.flatnonzero(sketch.ink.max(axis=1) > 0.5)
+    cols = np.flatnonzero(sketch.ink.max(axis=0) > 0.5)
+    assert np.ptp(rows) > 3 * np.ptp(cols)  # still tall and thin, half the size
+    assert abs(cols.mean() - 19.5) < 1.5  # centred
+    sketch.resize(40, 40)  # and closes
+    np.testing.assert_allclose(sketch.ink, before, atol=1e-5)
+
+
 # --- the reading: imaging's preparation, saved PNG ----------------------------------------
 
 

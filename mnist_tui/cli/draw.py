@@ -38,14 +38,15 @@ def draw(
 ) -> None:
     """A full-screen canvas: draw a digit with the mouse and watch the probabilities, live.
 
-    Left button inks, right button erases; arrows and space draw from the keyboard;
-    u undo, c clear, s save PNG, f conv1's feature maps, q quit.
+    Left button inks, right button erases; arrows and space draw from the keyboard; u undo,
+    c clear, s save PNG, f conv1's feature maps, q quit.
     """
-    if not (sys.stdout.isatty() and sys.stdin.isatty()):
-        raise MnistError(
-            "mnist draw is a full-screen app: run it in a terminal (stdout and stdin are not "
-            "one here). `mnist predict IMAGE` reads a digit from a file."
-        )
+    for name, stream in (("stdout", sys.stdout), ("stdin", sys.stdin)):
+        if not stream.isatty():
+            raise MnistError(
+                f"mnist draw is a full-screen app and {name} is not a terminal: run it in one "
+                "(`mnist predict IMAGE` reads a digit from a file)."
+            )
     from mnist_tui.draw.app import DrawApp
     from mnist_tui.draw.model import load
 

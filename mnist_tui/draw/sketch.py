@@ -4,6 +4,10 @@ The grid is the canvas widget's pixels: one column per character cell, two rows 
 (half blocks). Ink is 0..1, light on dark like MNIST. Every stroke is kept, so undo
 redraws the rest and a resized canvas redraws them all at the new size.
 
+Strokes are stored in the frame of the grid they were first drawn on and shown scaled by
+one factor for both axes, centred: a canvas that changes shape (a panel opening below
+it) shows the same digit smaller, never squashed into another one.
+
 The brush imitates MNIST's pen: a disc whose radius follows the canvas size (a digit
 drawn across most of the canvas ends up with MNIST's stroke width once it is fitted into
 20x20) with an edge that fades over a pixel or more, as anti-aliased scans do.
@@ -35,15 +39,38 @@ class Sketch:
 
     def __init__(self, height: int, width: int) -> None:
         self.height, self.width = max(1, height), max(1, width)
+        self.frame = (self.height, self.width)  # the grid the strokes' points refer to
         self.strokes: list[Stroke] = []
         self.ink = np.zeros((self.height, self.width), np.float32)
         self.version = 0  # bumped on every change: readers skip grids they have seen
+
+    # --- frame -> grid -----------------------------------------------------------------
+
+    @property
+    def scale(self) -> float:
+        return min(self.height / self.frame[0], self.width / self.frame[1])
+
+    def _offset(self) -> tuple[float, float]:
+        scale = self.scale
+        return (
+            (self.height - scale * self.frame[0]) / 2,
+            (self.width - scale * self.frame[1]) / 2,
+        )
+
+    def to_grid(self, point: tuple[float, float]) -> tuple[float, float]:
+        (top, left), scale = self._offset(), self.scale
+        return (top + scale * point[0], left + scale * point[1])
+
+    def to_frame(self, point: tuple[float, float]) -> tuple[float, float]:
+        (top, left), scale = self._offset(), self.scale
+        return ((point[0] - top) / scale, (point[1] - left) / scale)
 
     # --- the brush ---------------------------------------------------------------------
 
     @property
     def radius(self) -> float:
-        return max(MIN_RADIUS, BRUSH_SHARE * min(self.height, self.width))
+        """The pen's radius in grid pixels: a share of the frame, scaled with it."""
+        return max(MIN_RADIUS, BRUSH_SHARE * self.scale * min(self.frame))
 
     def _stamp_segment(self, start: tuple[float, float], end: tuple[float, float], erase: bool):
         """Ink (or erase) every pixel near the segment start-end, with a soft edge."""
@@ -77,21 +104,22 @@ class Sketch:
     # --- strokes -----------------------------------------------------------------------
 
     def begin(self, point: tuple[float, float], erase: bool = False) -> None:
-        """Start a stroke at a point (a press): a dot is drawn at once."""
-        self.strokes.append(Stroke(erase, [point]))
+        """Start a stroke at a grid point (a press): a dot is drawn at once."""
+        self.strokes.append(Stroke(erase, [self.to_frame(point)]))
         self._stamp_segment(point, point, erase)
         self.version += 1
 
     def extend(self, point: tuple[float, float]) -> None:
-        """Continue the current stroke to a point (a drag); starts one if none is open."""
+        """Continue the current stroke to a grid point (a drag); starts one if none is."""
         if not self.strokes:
             self.begin(point)
             return
         stroke = self.strokes[-1]
-        if stroke.points[-1] == point:
+        last = self.to_grid(stroke.points[-1])
+        if last == point:
             return
-        self._stamp_segment(stroke.points[-1], point, stroke.erase)
-        stroke.points.append(point)
+        self._stamp_segment(last, point, stroke.erase)
+        stroke.points.append(self.to_frame(point))
         self.version += 1
 
     def undo(self) -> bool:
@@ -108,21 +136,20 @@ class Sketch:
 
     def redraw(self) -> None:
         """Render every stroke again from a blank grid."""
+        if not self.strokes:  # nothing drawn: the next strokes use the grid as it is now
+            self.frame = (self.height, self.width)
         self.ink = np.zeros((self.height, self.width), np.float32)
         for stroke in self.strokes:
-            points = stroke.points
+            points = [self.to_grid(p) for p in stroke.points]
             for start, end in zip(points, points[1:] or points, strict=False):
                 self._stamp_segment(start, end, stroke.erase)
         self.version += 1
 
     def resize(self, height: int, width: int) -> None:
-        """A new grid size: the strokes are scaled with it and drawn again."""
+        """A new grid size: the strokes are drawn again, scaled to fit, centred."""
         height, width = max(1, height), max(1, width)
         if (height, width) == (self.height, self.width):
             return
-        sr, sc = height / self.height, width / self.width
-        for stroke in self.strokes:
-            stroke.points = [(r * sr, c * sc) for r, c in stroke.points]
         self.height, self.width = height, width
         self.redraw()
 
