@@ -276,11 +276,12 @@ def test_keyboard_only_drawing(untrained_model, tmp_path):
     asyncio.run(scenario())
 
 
+@pytest.mark.slow
 def test_feature_maps_panel_shows_conv1(untrained_model, tmp_path):
     async def scenario():
         app = draw_app(untrained_model, tmp_path)
         async with app.run_test(size=(120, 40)) as pilot:
-            await stroke(pilot, zero_points())
+            await stroke(pilot, one_points())
             assert app.reading.maps is None  # no extra work while the panel is closed
             await pilot.press("f")
             await pilot.pause()
@@ -388,3 +389,29 @@ def test_refuses_without_a_terminal(capsys, tmp_path):
 def test_draw_is_listed_in_help(capsys):
     code, out, _ = run_cli(["--help"], capsys)
     assert code == 0 and "draw" in out
+
+
+@pytest.mark.slow
+def test_latency_benchmark_prints_its_figures():
+    import re
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.draw_latency", "--repeats", "3", "--events", "8"],
+        cwd=REPO,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = re.findall(
+        r"^\| \S+ \(untrained\) \| (80x24|200x60) .*median [\d.]+ ms", result.stdout, re.M
+    )
+    assert len(rows) == 6, result.stdout
+    assert re.search(
+        r"^app, 80x24, .*mouse move -> reading in, median [\d.]+ ms", result.stdout, re.M
+    )
