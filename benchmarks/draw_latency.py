@@ -10,7 +10,7 @@ Two measurements, each a median and 95th percentile in milliseconds:
   the brush, the reading and the panels' update (not the terminal's repaint).
 
     PYTHONPATH=$PWD .venv/bin/python -m benchmarks.draw_latency [--runs-dir runs] [--run RUN]
-        [--repeats 200] [--threads N]
+        [--repeats 200] [--events 100] [--threads 1]
 
 Without a run, an untrained model of each architecture stands in: the time does not
 depend on the weights.
@@ -24,7 +24,7 @@ import math
 import statistics
 import sys
 from pathlib import Path
-from time import perf_counter
+from time import perf_counter, process_time
 
 import numpy as np
 import torch
@@ -83,39 +83,64 @@ def reading_rows(name: str, model: DrawModel, repeats: int) -> list[str]:
     return rows
 
 
-async def app_latency(model: DrawModel, events: int) -> list[float]:
-    """Mouse-move events through the headless app, each timed until its reading is in."""
+async def app_latency(model: DrawModel, events: int) -> dict[str, list[float]]:
+    """Mouse-move events through the headless app, each timed until the app holds its
+    reading and until the screen has been repainted with it (wall seconds), and the
+    process's CPU seconds until the reading."""
     from textual.events import MouseMove
 
     from mnist_tui.draw.app import DrawApp
 
     app = DrawApp(model, out_dir=Path("."))
-    times: list[float] = []
+    figures: dict[str, list[float]] = {
+        "reading in (wall)": [],
+        "reading in (CPU)": [],
+        "screen repainted (wall)": [],
+    }
     async with app.run_test(size=(80, 24)) as pilot:
-        canvas = app.canvas
+        canvas, screen = app.canvas, app.screen
+        read_in = asyncio.Event()
+        painted = asyncio.Event()
+        marks: dict[str, float] = {}
+        update_reading, refresh = app.update_reading, screen._compositor_refresh
+
+        def timed_update(force: bool = False) -> None:  # the app's own, noting when it lands
+            update_reading(force)
+            if app.reading.version == canvas.sketch.version and not read_in.is_set():
+                marks["read"], marks["read cpu"] = perf_counter(), process_time()
+                read_in.set()
+
+        def timed_refresh() -> None:  # the screen's repaint, noting the first after the reading
+            refresh()
+            if read_in.is_set() and not painted.is_set():
+                marks["painted"] = perf_counter()
+                painted.set()
+
+        app.update_reading = timed_update
+        screen._compositor_refresh = timed_refresh
         width, height = canvas.content_size
         left, top = canvas.region.x + 1, canvas.region.y + 1
         await pilot.mouse_down(canvas, (1 + width // 2, 2))
+        await pilot.pause()
         span = height - 4
         for i in range(events):
             # Up and down the middle, one cell per event, shifting a column each pass, so
-            # that every event adds ink.
+            # that every event changes the drawing.
             sweep, step = divmod(i, span)
             row = 2 + (step if sweep % 2 == 0 else span - 1 - step)
             x, y = left + width // 2 + sweep % 5 - 2, top + row
-            before = canvas.sketch.version
-            started = perf_counter()
+            read_in.clear()
+            painted.clear()
+            started, started_cpu = perf_counter(), process_time()
             event = MouseMove(None, x, y, 0, 0, 1, False, False, False, x, y)
-            app.screen._forward_event(event)  # as the driver does (and the pilot)
-            while not (
-                canvas.sketch.version > before and app.reading.version == canvas.sketch.version
-            ):
-                await asyncio.sleep(0)
-                if perf_counter() - started > 2:
-                    break
-            times.append(perf_counter() - started)
+            screen._forward_event(event)  # as the driver does (and the pilot)
+            await asyncio.wait_for(painted.wait(), timeout=10)
+            figures["reading in (wall)"].append(marks["read"] - started)
+            figures["reading in (CPU)"].append(marks["read cpu"] - started_cpu)
+            figures["screen repainted (wall)"].append(marks["painted"] - started)
+            await pilot.pause()  # the screen settles: events arrive apart, as from a hand
         await pilot.mouse_up(canvas, (1 + width // 2, 2))
-    return times[5:]  # the first events warm up the panels
+    return {what: seconds[5:] for what, seconds in figures.items()}  # 5 warm-up events
 
 
 def main() -> None:
@@ -125,11 +150,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--events", type=int, default=100)
     parser.add_argument(
-        "--threads", type=int, default=None, help="torch threads (default: torch's)"
+        "--threads", type=int, default=1, help="torch threads (default 1, as `mnist draw` sets)"
     )
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
 
     models: list[tuple[str, DrawModel]] = []
     if args.run:
@@ -148,10 +172,10 @@ def main() -> None:
             print(row, flush=True)
     print()
     name, model = models[0]
-    times = asyncio.run(app_latency(model, args.events))
-    print(
-        f"app, 80x24, {name}: mouse move -> reading in, {percentiles(times)} ({len(times)} events)"
-    )
+    figures = asyncio.run(app_latency(model, args.events))
+    print(f"app, 80x24, {name}, {len(figures['reading in (wall)'])} mouse moves:")
+    for what, seconds in figures.items():
+        print(f"- mouse move -> {what}: {percentiles(seconds)}")
 
 
 if __name__ == "__main__":

@@ -412,6 +412,6 @@ def test_latency_benchmark_prints_its_figures():
         r"^\| \S+ \(untrained\) \| (80x24|200x60) .*median [\d.]+ ms", result.stdout, re.M
     )
     assert len(rows) == 6, result.stdout
-    assert re.search(
-        r"^app, 80x24, .*mouse move -> reading in, median [\d.]+ ms", result.stdout, re.M
-    )
+    for figure in ("reading in (wall)", "reading in (CPU)", "screen repainted (wall)"):
+        line = rf"^- mouse move -> {re.escape(figure)}: median [\d.]+ ms, p95 [\d.]+ ms$"
+        assert re.search(line, result.stdout, re.M), result.stdout

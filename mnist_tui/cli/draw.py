@@ -47,7 +47,13 @@ def draw(
                 f"mnist draw is a full-screen app and {name} is not a terminal: run it in one "
                 "(`mnist predict IMAGE` reads a digit from a file)."
             )
+    import torch
+
     from mnist_tui.draw.app import DrawApp
     from mnist_tui.draw.model import load
 
+    # One small image per forward pass: a second intra-op thread only adds hand-offs, and
+    # on a busy CPU its waits cost more than the pass (benchmarks/draw_latency.py: p95
+    # 164 ms with 2 threads against 9 ms with 1).
+    torch.set_num_threads(1)
     DrawApp(load(run, model, runs_dir, untrained), out_dir=out).run()

@@ -20,9 +20,10 @@ from textual.widgets import Digits, Static
 
 from mnist_tui.draw.canvas import DrawCanvas
 from mnist_tui.draw.model import DrawModel
+from mnist_tui.draw.panels import ModelInput
 from mnist_tui.draw.reading import Reading, read
 from mnist_tui.draw.saving import save_png
-from mnist_tui.draw.view import input_view, maps_view, probability_bars, verdict_text
+from mnist_tui.draw.view import maps_view, probability_bars, verdict_text
 from mnist_tui.errors import MnistError
 
 KEY_HELP = (
@@ -35,6 +36,9 @@ class DrawApp(App[None]):
     """Draw a digit; watch the network read it."""
 
     TITLE = "mnist draw"
+    # A drag draws; Textual's text selection would follow it and repaint the whole screen
+    # on every mouse move (measured: most of the latency).
+    ALLOW_SELECT = False
     CSS = """
     Screen { layout: vertical; }
     #title { height: 1; padding: 0 1; }
@@ -42,11 +46,10 @@ class DrawApp(App[None]):
     #main { height: 1fr; }
     #side { width: 47; padding-left: 1; }
     #upper { height: 15; }
-    #input { width: 28; height: 15; }
     #bars { width: 1fr; height: 11; padding-left: 1; }
     #verdict { height: 4; }
-    #digit { width: auto; padding: 0 2 0 1; }
-    #verdict-text { width: 1fr; padding-top: 1; }
+    #digit { width: 7; padding: 0 2 0 1; }
+    #verdict-text { width: 1fr; height: 4; padding-top: 1; }
     #maps-panel { display: none; height: 45%; border-top: solid $primary; }
     #maps-panel.shown { display: block; }
     #status { height: 1; padding: 0 1; color: $text-muted; }
@@ -85,7 +88,7 @@ class DrawApp(App[None]):
             yield DrawCanvas(color=self.color, id="canvas")
             with Vertical(id="side"):
                 with Horizontal(id="upper"):
-                    yield Static(id="input")
+                    yield ModelInput(color=self.color, id="input")
                     yield Static(id="bars")
                 with Horizontal(id="verdict"):
                     yield Digits("", id="digit")
@@ -127,15 +130,14 @@ class DrawApp(App[None]):
 
     def show_reading(self) -> None:
         reading = self.reading
-        self.query_one("#input", Static).update(input_view(reading.pixels, self.color))
-        self.query_one("#bars", Static).update(
-            probability_bars(reading.classes, reading.probabilities)
-        )
+        # Every panel has a fixed size: no layout pass per reading, only a repaint.
+        self.query_one("#input", ModelInput).show(reading.pixels)
+        bars = probability_bars(reading.classes, reading.probabilities)
+        self.query_one("#bars", Static).update(bars, layout=False)
         label = reading.label
         self.query_one("#digit", Digits).update(label if len(label) == 1 else "")
-        self.query_one("#verdict-text", Static).update(
-            verdict_text(label, reading.probability, reading.unsure, reading.blank)
-        )
+        verdict = verdict_text(label, reading.probability, reading.unsure, reading.blank)
+        self.query_one("#verdict-text", Static).update(verdict, layout=False)
         if self.maps_shown:
             self.show_maps()
         self.status(self.pen_state())
@@ -164,7 +166,7 @@ class DrawApp(App[None]):
         return " · ".join(parts)
 
     def status(self, text: str) -> None:
-        self.query_one("#status", Static).update(text)
+        self.query_one("#status", Static).update(text, layout=False)
 
     # --- actions -----------------------------------------------------------------------
 

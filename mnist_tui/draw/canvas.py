@@ -26,6 +26,7 @@ STEP = (2.0, 1.0)
 class DrawCanvas(Widget):
     """Draw here: a Sketch sized to the widget's content area."""
 
+    ALLOW_SELECT = False  # a drag draws, it selects nothing
     DEFAULT_CSS = """
     DrawCanvas {
         width: 1fr;

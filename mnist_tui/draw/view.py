@@ -12,10 +12,9 @@ from functools import lru_cache
 
 import numpy as np
 from rich.color import Color
-from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.console import Group, RenderableType
 from rich.segment import Segment
 from rich.style import Style
-from rich.table import Table
 from rich.text import Text
 
 from mnist_tui.inspect.view import heatmap_tiles, symmetric_limit
@@ -27,6 +26,7 @@ MONO_THRESHOLD = 0.35
 #: Quantisation of grey levels: styles are cached per (upper, lower) pair.
 LEVELS = 32
 BAR_WIDTH = 10
+LABEL_WIDTH = 6  # longer class names (Fashion-MNIST's) are cut to fit the panel
 CURSOR_STYLE = Style(color="black", bgcolor="yellow", bold=True)  # the keyboard pen
 
 
@@ -62,46 +62,31 @@ def half_block_row(upper: np.ndarray, lower: np.ndarray | None, color: bool) -> 
         return [Segment(text, Style())]  # a style, even empty: Textual's filters expect one
     top = np.clip(np.round(upper * (LEVELS - 1)), 0, LEVELS - 1).astype(int)
     bottom = np.clip(np.round(lower * (LEVELS - 1)), 0, LEVELS - 1).astype(int)
-    return [_grey_cell(int(u), int(v)) for u, v in zip(top, bottom, strict=True)]
-
-
-class HalfBlocks:
-    """A grid of 0..1 values as half-block rows (the model input preview)."""
-
-    def __init__(self, grid: np.ndarray, color: bool) -> None:
-        self.grid = np.asarray(grid, dtype=np.float32)
-        self.color = color
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        rows = self.grid.shape[0]
-        for top in range(0, rows, 2):
-            lower = self.grid[top + 1] if top + 1 < rows else None
-            yield from Segment.simplify(half_block_row(self.grid[top], lower, self.color))
-            yield Segment.line()
-
-
-def input_view(pixels: np.ndarray | None, color: bool) -> RenderableType:
-    """The 28x28 input the model reads, or an empty field of the same size."""
-    grid = np.zeros((28, 28), np.float32) if pixels is None else pixels
-    return Group(Text("what the model sees", style="bold"), HalfBlocks(grid, color))
+    cells = [_grey_cell(int(u), int(v)) for u, v in zip(top, bottom, strict=True)]
+    return list(Segment.simplify(cells))  # runs of one cell (the dark background) merged
 
 
 def probability_bars(
     classes: list[str], probabilities: np.ndarray | None, width: int = BAR_WIDTH
-) -> Table:
-    """One row per class: label, bar, percentage; the most likely class in bold."""
-    table = Table.grid(padding=(0, 1))
-    table.add_column(justify="right")
-    table.add_column(width=width)
-    table.add_column(justify="right", width=4)
+) -> Text:
+    """One line per class: label, bar, percentage; the most likely class in bold.
+
+    Plain Text rather than a Table: it is redrawn on every mouse move.
+    """
     best = int(np.argmax(probabilities)) if probabilities is not None else -1
-    label_width = max(len(c) for c in classes)
+    label_width = min(LABEL_WIDTH, max(len(c) for c in classes))
+    text = Text()
     for i, name in enumerate(classes):
         p = float(probabilities[i]) if probabilities is not None else 0.0
         style = "bold" if i == best else ""
-        percent = "" if probabilities is None else f"{p:4.0%}"
-        table.add_row(Text(name[:label_width], style=style), bar(p, width), Text(percent, style))
-    return table
+        text.append(name[:label_width].rjust(label_width) + " ", style)
+        drawn = bar(p, width)
+        text.append_text(drawn)
+        text.append(" " * (width - drawn.cell_len))
+        text.append("" if probabilities is None else f" {p:4.0%}", style)
+        if i < len(classes) - 1:
+            text.append("\n")
+    return text
 
 
 def verdict_text(label: str, probability: float, unsure: bool, blank: bool) -> Text:
