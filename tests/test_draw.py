@@ -207,6 +207,31 @@ def test_a_newer_run_without_weights_is_skipped(tmp_path):
         load("20991231", None, runs)
 
 
+def test_an_exported_model_reads_but_hides_its_layers(tmp_path):
+    import warnings
+
+    import torch
+
+    from mnist_tui.draw.model import load
+    from mnist_tui.draw.reading import read
+    from mnist_tui.models.architectures import build_model
+
+    path = tmp_path / "model.pt"
+    with warnings.catch_warnings():  # torch.jit: deprecated, still what `mnist export` writes
+        warnings.simplefilter("ignore", FutureWarning)
+        traced = torch.jit.trace(build_model("simple_cnn").eval(), torch.zeros(1, 1, 28, 28))
+    traced.save(str(path))
+    model = load(None, path, tmp_path / "runs")
+    assert not model.has_maps and str(path) in model.description
+    sketch = Sketch(36, 31)
+    sketch.begin((5.0, 15.0))
+    sketch.extend((30.0, 15.0))
+    reading = read(model, sketch.image_bytes(), maps=True)  # maps asked, none to give
+    assert reading.maps is None and reading.probabilities.shape == (10,)
+    with pytest.raises(MnistError, match="--run or --model"):
+        load("latest", path, tmp_path / "runs")
+
+
 def test_untrained_says_so_and_excludes_a_run(tmp_path):
     from mnist_tui.draw.model import load
 
@@ -386,9 +411,20 @@ def test_refuses_without_a_terminal(capsys, tmp_path):
     assert err.count("\n") == 1 and "terminal" in err and "Traceback" not in err
 
 
-def test_draw_is_listed_in_help(capsys):
-    code, out, _ = run_cli(["--help"], capsys)
-    assert code == 0 and "draw" in out
+def test_help_lists_draw_without_importing_textual_or_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from mnist_tui.cli import main\n"
+        "for argv in (['--help'], ['draw', '--help']):\n"
+        "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+        "print('HEAVY', [m for m in ('torch', 'textual') if m in sys.modules])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=cli_env()
+    ).stdout
+    assert "HEAVY []" in out and " draw " in out and "--untrained" in out
 
 
 @pytest.mark.slow
