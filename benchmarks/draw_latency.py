@@ -4,10 +4,13 @@ Two measurements, each a median and 95th percentile in milliseconds:
 
 - reading: what every change of the drawing costs, outside the app: imaging's
   preparation of the canvas grid plus one forward pass (`draw.reading.read`), for the
-  canvas of an 80x24 terminal and of a 200x60 one, for each model given;
-- app: inside the Textual app (headless, 80x24), a mouse-move event posted to the screen
-  until the app holds the reading of the drawing that event extended: event dispatch,
-  the brush, the reading and the panels' update (not the terminal's repaint).
+  canvas of an 80x24 terminal and of a 200x60 one, for each model given; wall time, and
+  the process's CPU time (which other load on a shared machine does not inflate);
+- app: inside the Textual app (headless, 80x24, a run's model), a mouse-move event posted
+  to the screen until the app holds the reading of the drawing that event extended
+  (event dispatch, the brush, the reading, the panels' update; wall and CPU time), and
+  until the screen's next repaint has been composed with it (wall time; headless, so the
+  bytes go nowhere).
 
     PYTHONPATH=$PWD .venv/bin/python -m benchmarks.draw_latency [--runs-dir runs] [--run RUN]
         [--repeats 200] [--events 100] [--threads 1]
@@ -57,14 +60,14 @@ def percentiles(seconds: list[float]) -> str:
     return f"median {statistics.median(ms):.1f} ms, p95 {p95:.1f} ms"
 
 
-def time_calls(call, repeats: int) -> list[float]:
+def time_calls(call, repeats: int, clock=perf_counter) -> list[float]:
     for _ in range(5):  # warm-up: first calls allocate, oneDNN picks kernels
         call()
     times = []
     for _ in range(repeats):
-        started = perf_counter()
+        started = clock()
         call()
-        times.append(perf_counter() - started)
+        times.append(clock() - started)
     return times
 
 
@@ -74,11 +77,13 @@ def reading_rows(name: str, model: DrawModel, repeats: int) -> list[str]:
         grey = drawn_zero(height, width).image_bytes()
         digit = model_input(grey)
         total = time_calls(lambda grey=grey: read(model, grey), repeats)
+        # CPU seconds of this process: what the reading costs whatever else the machine runs.
+        cpu = time_calls(lambda grey=grey: read(model, grey), repeats, process_time)
         prep = time_calls(lambda grey=grey: model_input(grey), repeats)
         forward = time_calls(lambda digit=digit: model.probabilities(digit), repeats)
         rows.append(
             f"| {name} | {size} ({height}x{width} px) | {percentiles(total)} | "
-            f"{percentiles(prep)} | {percentiles(forward)} |"
+            f"{percentiles(cpu)} | {percentiles(prep)} | {percentiles(forward)} |"
         )
     return rows
 
@@ -165,8 +170,8 @@ def main() -> None:
     python = sys.version.split()[0]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), python {python}")
     print()
-    print("| model | canvas | reading (prepare + forward) | prepare | forward |")
-    print("| --- | --- | --- | --- | --- |")
+    print("| model | canvas | reading: prepare + forward | reading, CPU time | prepare | forward |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for name, model in models:
         for row in reading_rows(name, model, args.repeats):
             print(row, flush=True)
