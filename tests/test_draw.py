@@ -161,6 +161,30 @@ def test_the_saved_png_prepares_to_the_same_input_as_the_live_reading(tmp_path):
     assert save_png(sketch.image_bytes(), tmp_path) != path  # never overwrites
 
 
+def test_an_unsure_reading_is_marked_and_the_bars_show_every_class():
+    from mnist_tui.draw.reading import Reading
+    from mnist_tui.draw.view import probability_bars, verdict_text
+
+    classes = [str(d) for d in range(10)]
+    unsure = Reading(classes, np.zeros((28, 28)), np.array([0.45, 0.4] + [0.15 / 8] * 8))
+    sure = Reading(classes, np.zeros((28, 28)), np.array([0.02] * 7 + [0.82] + [0.02] * 2))
+    assert unsure.unsure and unsure.label == "0"
+    assert not sure.unsure and sure.label == "7"
+    assert "unsure" in verdict_text("0", 0.45, True, False).plain
+    assert "unsure" not in verdict_text("7", 0.82, False, False).plain
+    lines = probability_bars(classes, sure.probabilities).plain.splitlines()
+    assert len(lines) == 10 and lines[7].startswith("7 ████████") and lines[7].endswith("82%")
+
+
+def test_feature_maps_are_averaged_down_to_fit_the_panel():
+    from mnist_tui.draw.view import pool, pool_factor
+
+    assert pool_factor(16, 28, 28, (200, 60), color=True) == 1
+    assert pool_factor(16, 28, 28, (80, 10), color=True) > 1
+    maps = np.arange(2 * 4 * 4, dtype=float).reshape(2, 4, 4)
+    assert pool(maps, 2).shape == (2, 2, 2) and pool(maps, 2)[0, 0, 0] == maps[0, :2, :2].mean()
+
+
 # --- the model: which one, and what it says without a run ----------------------------------
 
 

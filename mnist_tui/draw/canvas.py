@@ -132,7 +132,8 @@ class DrawCanvas(Widget):
     def undo(self) -> bool:
         self._stroke_open = self.pen_down = False
         done = self.sketch.undo()
-        self._changed()
+        if done:
+            self._changed()
         return done
 
     def clear(self) -> None:
