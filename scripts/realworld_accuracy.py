@@ -26,7 +26,7 @@ from mnist_tui.data.files import parse_idx, raw_dir
 from mnist_tui.data.specs import DATASETS
 from mnist_tui.imaging.prepare import PreparedDigit
 from mnist_tui.predict.core import classifier_from_run, predict, prepare_all
-from mnist_tui.runs.folders import resolve_run
+from mnist_tui.runs.folders import resolve_run_with_weights
 
 
 def main() -> None:
@@ -38,7 +38,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
 
-    run = resolve_run(args.run, Path(args.runs_dir))
+    run, note = resolve_run_with_weights(args.run, Path(args.runs_dir))
+    if note:
+        print(note, file=sys.stderr)
     classifier = classifier_from_run(run)
     folder = raw_dir(Path(args.root), DATASETS["mnist"])
     digits = parse_idx((folder / "t10k-images-idx3-ubyte").read_bytes())[: args.n]
