@@ -3,7 +3,17 @@
 Importing this package registers every command on `app`; `main` is the console script.
 """
 
-from mnist_tui.cli import download, eval, export, inspect, predict, runs, train  # noqa: F401
+from mnist_tui.cli import (  # noqa: F401
+    compare,
+    download,
+    eval,
+    export,
+    inspect,
+    predict,
+    runs,
+    sweep,
+    train,
+)
 from mnist_tui.cli.app import app, main
 
 __all__ = ["app", "main"]

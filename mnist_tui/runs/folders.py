@@ -269,7 +269,7 @@ def effective_status(summary: dict[str, Any]) -> str:
     return status
 
 
-STATUSES = ("running", "completed", "early_stopped", "interrupted", "failed")
+STATUSES = ("running", "completed", "early_stopped", "interrupted", "failed", "pruned")
 
 
 def _number(value: Any) -> float | int | None:
@@ -325,6 +325,8 @@ def list_runs(runs_dir: Path) -> list[dict[str, Any]]:
             test_acc=_number(summary.get("test_acc")),
             seconds=_number(summary.get("seconds")),
             started=_text(summary.get("started")),
+            sweep=_text(summary.get("sweep")),
+            trial=_number(summary.get("trial")),
         )
         records.append(record)
     return records

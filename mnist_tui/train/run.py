@@ -94,11 +94,12 @@ def config_document(
     device: torch.device,
     precision: str,
     data_root: Path,
+    tags: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """config.toml: the resolved settings plus what makes the run reproducible."""
     return {
         "train": config.to_dict(),
-        "run": {"id": run.id, "created": iso(utc_now()), "mnist_tui": __version__},
+        "run": {"id": run.id, "created": iso(utc_now()), "mnist_tui": __version__, **(tags or {})},
         "environment": {
             "torch": str(torch.__version__),
             "python": platform.python_version(),
@@ -158,8 +159,12 @@ def train(
     reporters: list[Callback],
     should_stop: Callable[[], bool] = lambda: False,
     resume: RunFolder | None = None,
+    tags: dict[str, Any] | None = None,
 ) -> TrainOutcome:
-    """Train one run (new, or resumed from `resume`) and return how it ended."""
+    """Train one run (new, or resumed from `resume`) and return how it ended.
+
+    `tags` (a sweep's name and trial number) go into config.toml's [run] and summary.toml.
+    """
     validate(config, model_names())
     device = resolve_device(config.device)
     precision = resolve_precision(config.precision, device)
@@ -172,8 +177,9 @@ def train(
 
     run = resume or create_run(runs_dir, config.name or config.model)
     if resume is None:
-        run.write_toml(run.config, config_document(config, run, data, device, precision, data_root))
-    recorder = RunRecorder(run)
+        document = config_document(config, run, data, device, precision, data_root, tags)
+        run.write_toml(run.config, document)
+    recorder = RunRecorder(run, tags=tags)
     callbacks = CallbackList([recorder, *reporters])
     trainer = Trainer(
         model,
