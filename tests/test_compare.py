@@ -166,7 +166,7 @@ def test_compare_on_a_terminal_has_colour(two_runs, runs_dir):
 
 
 def test_compare_needs_two_runs(two_runs, runs_dir, capsys):
-    code, out, err = run_cli(["compare", two_runs[0].name, "--runs-dir", runs_dir], capsys)
+    code, _, err = run_cli(["compare", two_runs[0].name, "--runs-dir", runs_dir], capsys)
     assert code != 0 and "at least two runs" in err and len(err.strip().splitlines()) == 1
     code, _, err = run_cli(["compare", "--sweep", "nope", "--runs-dir", runs_dir], capsys)
     assert code != 0 and "No runs of sweep 'nope'" in err and "Traceback" not in err

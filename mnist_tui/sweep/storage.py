@@ -97,7 +97,7 @@ def open_storage(url: str, *, create: bool = True) -> Any:
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     try:
         return optuna.storages.RDBStorage(
-            url,
+            engine_url(url),
             engine_kwargs=engine_kwargs,
             heartbeat_interval=HEARTBEAT_S,
             grace_period=GRACE_S,
@@ -109,6 +109,16 @@ def open_storage(url: str, *, create: bool = True) -> Any:
         ) from None
     except Exception as e:  # SQLAlchemy's OperationalError and friends: one line
         raise unreachable(url, e) from None
+
+
+def engine_url(url: str) -> str:
+    """The URL SQLAlchemy gets: PostgreSQL through psycopg2, the driver pyproject names.
+
+    SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3, which is not a dependency here.
+    """
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg2://" + url[len("postgresql://") :]
+    return url
 
 
 def retry_callback(max_retry: int | None) -> Any:
