@@ -79,7 +79,7 @@ def test_space_file(tmp_path):
 def test_bad_specs_are_one_line_before_anything_runs(spec, says, runs_dir, capsys):
     with pytest.raises(ConfigError, match=re.escape(says)):
         parse_param(spec)
-    code, out, err = run_cli(["sweep", "--param", spec, "--runs-dir", runs_dir], capsys)
+    code, _, err = run_cli(["sweep", "--param", spec, "--runs-dir", runs_dir], capsys)
     assert code == 2 and says in err and len(err.strip().splitlines()) == 1, err
     assert "Traceback" not in err and not runs_dir.exists()  # no study, no run folder
 
