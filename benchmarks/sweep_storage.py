@@ -33,8 +33,11 @@ def _storage(kind: str, folder: Path):
 def _worker(kind: str, folder: str, trials: int, epochs: int, errors) -> None:
     import optuna
 
-    study = optuna.load_study(study_name="bench", storage=_storage(kind, Path(folder)),
-                              pruner=optuna.pruners.MedianPruner(n_startup_trials=2))
+    study = optuna.load_study(
+        study_name="bench",
+        storage=_storage(kind, Path(folder)),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=2),
+    )
 
     def objective(trial: optuna.Trial) -> float:
         x = trial.suggest_float("lr", 1e-4, 1e-1, log=True)
@@ -54,13 +57,17 @@ def measure(kind: str, workers: int, trials: int, epochs: int) -> tuple[float, f
     import optuna
 
     with tempfile.TemporaryDirectory() as folder:
-        optuna.create_study(study_name="bench", storage=_storage(kind, Path(folder)),
-                            direction="maximize")
+        optuna.create_study(
+            study_name="bench", storage=_storage(kind, Path(folder)), direction="maximize"
+        )
         errors = mp.get_context("spawn").Queue()
         per_worker = trials // workers
-        procs = [mp.get_context("spawn").Process(target=_worker,
-                                                 args=(kind, folder, per_worker, epochs, errors))
-                 for _ in range(workers)]
+        procs = [
+            mp.get_context("spawn").Process(
+                target=_worker, args=(kind, folder, per_worker, epochs, errors)
+            )
+            for _ in range(workers)
+        ]
         started = time.perf_counter()
         for p in procs:
             p.start()

@@ -248,3 +248,64 @@ def test_median_pruner_marks_a_hopeless_trial_pruned(synthetic_root, runs_dir):
     assert summary["status"] == "pruned" and summary["epochs_run"] == 1
     assert summary["sweep"] == "p" and summary["trial"] == 2
     assert "test_acc" not in summary  # the test set is never touched for the objective
+
+
+@pytest.mark.slow
+def test_ctrl_c_keeps_finished_trials_and_resume_carries_on(synthetic_root, runs_dir):
+    """SIGINT mid-trial: exit 130, finished trials intact; --resume retries and completes."""
+    import signal
+    import subprocess
+    import time
+
+    from conftest import MNIST_CMD, cli_env
+
+    command = [
+        *MNIST_CMD,
+        "sweep",
+        "--name",
+        "c",
+        "--param",
+        "lr=0.05,0.08,0.1",
+        "--sampler",
+        "grid",
+        "--epochs",
+        "2",
+        *FIXED,
+        "--root",
+        str(synthetic_root),
+        "--runs-dir",
+        str(runs_dir),
+    ]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env()
+    )
+    deadline = time.monotonic() + 600
+    while not list(runs_dir.glob("*-c-t1/metrics.csv")):  # trial 1 is training
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == 130, err
+    assert "mnist sweep --resume c" in err and "Traceback" not in err
+    first = read(next(runs_dir.glob("*-c-t0")) / "summary.toml")
+    stopped = next(runs_dir.glob("*-c-t1"))
+    assert first["status"] == "completed"
+    assert read(stopped / "summary.toml")["status"] == "interrupted"
+
+    result = subprocess.run(
+        [*MNIST_CMD, "sweep", "--resume", "c", "--plain", "--runs-dir", str(runs_dir)],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "3/3 trials: 3 complete, 1 interrupted" in result.stdout
+    completed = [
+        read(p / "config.toml")["train"]["lr"]
+        for p in runs_dir.glob("*-c-t*")
+        if read(p / "summary.toml")["status"] == "completed"
+    ]
+    assert sorted(completed) == [0.05, 0.08, 0.1]  # every grid point once, none lost
+    # The interrupted point was run again with its own parameters (the grid's order is random).
+    assert read(stopped / "config.toml")["train"]["lr"] in completed

@@ -96,19 +96,39 @@ def open_storage(url: str, *, create: bool = True) -> Any:
     # Heartbeats are "experimental" in Optuna since 2.8; the warning says nothing to users.
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     try:
-        return optuna.storages.RDBStorage(
+        storage = optuna.storages.RDBStorage(
             engine_url(url),
             engine_kwargs=engine_kwargs,
             heartbeat_interval=HEARTBEAT_S,
             grace_period=GRACE_S,
             **{_callback_arg(): retry_callback(MAX_RETRY)},
         )
+        if is_sqlite(url):
+            _fast_sqlite(storage.engine)
+        return storage
     except ImportError as e:
         raise StorageError(
             f"{brief(e)}: PostgreSQL storage needs psycopg2 (pip install 'mnist-tui[postgres]')."
         ) from None
     except Exception as e:  # SQLAlchemy's OperationalError and friends: one line
         raise unreachable(url, e) from None
+
+
+def _fast_sqlite(engine: Any) -> None:
+    """WAL and synchronous=NORMAL: readers do not wait for the writer, and a commit is not an
+    fsync. A crash of the machine may lose the last commits, never corrupt the file; every
+    trial's results are also in its run folder. (Measured: docs/notes/issue-21.md.)
+    """
+    from sqlalchemy import event
+
+    def pragmas(connection: Any, _record: Any) -> None:
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    event.listen(engine, "connect", pragmas)
+    engine.dispose()  # connections opened while creating the tables get the pragmas too
 
 
 def engine_url(url: str) -> str:
