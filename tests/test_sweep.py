@@ -208,6 +208,10 @@ def test_grid_sweep_runs_every_combination_once(synthetic_root, runs_dir, capsys
     assert code != 0 and "--resume g" in err
     code, out, _ = run_cli(["runs", "--runs-dir", runs_dir, "--json"], capsys)
     assert {r["sweep"] for r in json.loads(out)} == {"g"}
+    code, out, _ = run_cli(["runs", "--sweep", "g", "--runs-dir", runs_dir, "--json"], capsys)
+    assert sorted(r["trial"] for r in json.loads(out)) == [0, 1, 2, 3]
+    code, out, _ = run_cli(["runs", "--sweep", "h", "--runs-dir", runs_dir], capsys)
+    assert code == 0 and "No runs of sweep 'h'" in out
 
     # compare --sweep: the four trials side by side, with a PNG.
     png = tmp_path / "g.png"
@@ -268,6 +272,8 @@ def test_ctrl_c_keeps_finished_trials_and_resume_carries_on(synthetic_root, runs
         "lr=0.05,0.08,0.1",
         "--sampler",
         "grid",
+        "--pruner",
+        "none",  # the grid's order is random: a slow first epoch must not be pruned
         "--epochs",
         "2",
         *FIXED,
