@@ -22,10 +22,17 @@ from mnist_tui.models.catalog import MODEL_SUMMARIES, models_help
 from mnist_tui.presets import preset_help
 
 sweep_app = typer.Typer(
-    help="A hyperparameter search on Optuna: each trial an ordinary run folder.",
+    help="Search hyperparameters with Optuna; every trial is an ordinary run folder. "
+    "Example: mnist sweep --name lr-batch --param lr=1e-3..1e-1:log "
+    "--param batch_size=64,128,256 --trials 20 --epochs 5. "
+    "`mnist sweep show NAME` shows a sweep's trials, best and importances.",
     no_args_is_help=False,
 )
-app.add_typer(sweep_app, name="sweep")
+app.add_typer(
+    sweep_app,
+    name="sweep",
+    short_help="Hyperparameter search on Optuna, each trial a run folder; `sweep show NAME`.",
+)
 
 Storage = Annotated[
     str | None,
@@ -75,7 +82,7 @@ def sweep(
     ] = None,
     space: Annotated[
         Path | None,
-        typer.Option("--space", help="TOML file of searched settings ([params] table)."),
+        typer.Option("--space", help="TOML file of searched settings, in a params table."),
     ] = None,
     sweep_name: Annotated[
         str | None, typer.Option("--name", help="Name of the sweep (default: sweep-<time>).")

@@ -42,6 +42,8 @@ def trial_records(study: Any, now: datetime | None = None) -> list[dict[str, Any
     now = now or datetime.now()  # Optuna stores naive local times
     records = []
     for t in study.get_trials(deepcopy=False):
+        if t.user_attrs.get("surplus"):  # asked for in a race and never run: not a trial
+            continue
         values = t.intermediate_values
         best = t.value if t.value is not None else (max(values.values()) if values else None)
         end = t.datetime_complete or (now if t.state.name == "RUNNING" else None)

@@ -20,12 +20,16 @@ from typing import Any
 
 from mnist_tui.errors import TrainingDiverged, brief
 from mnist_tui.sweep.space import Param
-from mnist_tui.sweep.study import SweepPlan, trials_done
+from mnist_tui.sweep.study import SweepPlan, counts_toward_target, trials_done
 from mnist_tui.train.events import Callback, EpochEnded, RunStarted
 
 
 class TrialInterrupted(Exception):
     """The trial stopped on Ctrl-C/SIGTERM: not a result, to be run again."""
+
+
+class TrialSurplus(Exception):
+    """Workers asked for the last trials at the same moment: this one is one too many."""
 
 
 class TrialFailed(Exception):
@@ -91,6 +95,11 @@ def run_worker(
     result = WorkerResult()
 
     def objective(trial: optuna.Trial) -> float:
+        # Two workers may both have seen one trial left and asked: the later one yields.
+        earlier = [t for t in study.get_trials(deepcopy=False) if t.number < trial.number]
+        if sum(counts_toward_target(t) for t in earlier) >= plan.trials:
+            trial.set_user_attr("surplus", True)
+            raise TrialSurplus
         # A retried trial starts with its predecessor's attributes: reset what is per-run.
         trial.set_user_attr("interrupted", False)
         trial.set_user_attr("host", socket.gethostname())
@@ -126,7 +135,10 @@ def run_worker(
             break
         before = {t.number for t in study.get_trials(deepcopy=False)}
         study.optimize(
-            objective, n_trials=1, catch=(TrialInterrupted, TrialFailed), gc_after_trial=False
+            objective,
+            n_trials=1,
+            catch=(TrialInterrupted, TrialFailed, TrialSurplus),
+            gc_after_trial=False,
         )
         result.trials += 1
         on_change()
