@@ -169,7 +169,6 @@ def sweep(
                 ("--param", param),
                 ("--space", space),
                 ("--config", config),
-                ("--preset", preset),
                 ("--name", sweep_name),
             )
             if v
