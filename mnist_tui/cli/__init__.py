@@ -4,6 +4,7 @@ Importing this package registers every command on `app`; `main` is the console s
 """
 
 from mnist_tui.cli import (  # noqa: F401
+    compare,
     download,
     draw,
     eval,
@@ -12,6 +13,7 @@ from mnist_tui.cli import (  # noqa: F401
     predict,
     runs,
     show,
+    sweep,
     train,
 )
 from mnist_tui.cli.app import app, main

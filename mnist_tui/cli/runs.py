@@ -33,6 +33,9 @@ def list_runs_command(
     runs_dir: RunsDir = Path("runs"),
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     plain: Plain = False,
+    sweep: Annotated[
+        str | None, typer.Option(help="Only the trials of the sweep NAME (`mnist sweep`).")
+    ] = None,
 ) -> None:
     """A table of runs, newest first; `mnist runs rm` deletes runs."""
     if ctx.invoked_subcommand is not None:
@@ -42,6 +45,11 @@ def list_runs_command(
     from mnist_tui.runs.folders import list_runs, no_runs_message
 
     records = list_runs(runs_dir)
+    if sweep is not None:
+        records = [r for r in records if r.get("sweep") == sweep]
+        if not records and not as_json:
+            print(f"No runs of sweep {sweep!r} in {runs_dir}.")
+            return
     if as_json:
         print(json.dumps(records, indent=2, allow_nan=False))  # list_runs checked the values
         return

@@ -405,7 +405,7 @@ def effective_status(summary: dict[str, Any]) -> str:
     return status
 
 
-STATUSES = ("running", "completed", "early_stopped", "interrupted", "failed")
+STATUSES = ("running", "completed", "early_stopped", "interrupted", "failed", "pruned")
 
 
 #: summary.toml's fields `mnist runs` shows: (type, lowest, highest). A value outside
@@ -508,6 +508,8 @@ def list_runs(runs_dir: Path) -> list[dict[str, Any]]:
             test_acc=_number(summary.get("test_acc")),
             seconds=_number(summary.get("seconds")),
             started=_text(summary.get("started")),
+            sweep=_text(summary.get("sweep")),
+            trial=_number(summary.get("trial")),
         )
         records.append(record)
     return records

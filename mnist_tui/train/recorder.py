@@ -15,8 +15,14 @@ from mnist_tui.train.events import Callback, EpochEnded, RunEnded, RunStarted
 class RunRecorder(Callback):
     """Keeps metrics.csv and summary.toml of a run folder in step with the loop's events."""
 
-    def __init__(self, run: RunFolder, started: datetime | None = None) -> None:
+    def __init__(
+        self,
+        run: RunFolder,
+        started: datetime | None = None,
+        tags: dict[str, Any] | None = None,
+    ) -> None:
         self.run = run
+        self.tags = dict(tags or {})
         self.rows: list[dict[str, float | int]] = []
         self.summary: dict[str, Any] = {}
         self.started = started or utc_now()
@@ -44,6 +50,7 @@ class RunRecorder(Callback):
             started=self.summary.get("started", iso(self.started)),
             pid=os.getpid(),
             host=socket.gethostname(),
+            **self.tags,
         )
         self.run.write_metrics(self.rows)
         self._write_summary()

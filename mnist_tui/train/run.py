@@ -102,11 +102,12 @@ def config_document(
     device: torch.device,
     precision: str,
     data_root: Path,
+    tags: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """config.toml: the resolved settings plus what makes the run reproducible."""
     return {
         "train": config.to_dict(),
-        "run": {"id": run.id, "created": iso(utc_now()), "mnist_tui": __version__},
+        "run": {"id": run.id, "created": iso(utc_now()), "mnist_tui": __version__, **(tags or {})},
         "environment": {
             "torch": str(torch.__version__),
             "python": platform.python_version(),
@@ -166,16 +167,18 @@ def train(
     reporters: list[Callback],
     should_stop: Callable[[], bool] = lambda: False,
     resume: RunFolder | None = None,
+    tags: dict[str, Any] | None = None,
 ) -> TrainOutcome:
     """Train one run (new, or resumed from `resume`) and return how it ended.
 
     The run folder is claimed (its lock held) before anything else and for the run's
-    whole life: two resumes of one run never both write it.
+    whole life: two resumes of one run never both write it. `tags` (a sweep's name and
+    trial number) go into config.toml's [run] and summary.toml.
     """
     with contextlib.ExitStack() as held:
         if resume is not None:
             held.enter_context(resume.claim())
-        return _train(config, data_root, runs_dir, reporters, should_stop, resume, held)
+        return _train(config, data_root, runs_dir, reporters, should_stop, resume, tags, held)
 
 
 def _train(
@@ -185,6 +188,7 @@ def _train(
     reporters: list[Callback],
     should_stop: Callable[[], bool],
     resume: RunFolder | None,
+    tags: dict[str, Any] | None,
     held: contextlib.ExitStack,
 ) -> TrainOutcome:
     validate(config, model_names())
@@ -200,8 +204,9 @@ def _train(
     run = resume or create_run(runs_dir, config.name or config.model)
     if resume is None:
         held.enter_context(run.claim())
-        run.write_toml(run.config, config_document(config, run, data, device, precision, data_root))
-    recorder = RunRecorder(run)
+        document = config_document(config, run, data, device, precision, data_root, tags)
+        run.write_toml(run.config, document)
+    recorder = RunRecorder(run, tags=tags)
     callbacks = CallbackList([recorder, *reporters])
     trainer = Trainer(
         model,

@@ -15,6 +15,7 @@ STATUS_STYLES = {
     "running": "cyan",
     "interrupted": "yellow",
     "failed": "red",
+    "pruned": "magenta",
     "damaged": "red",
 }
 

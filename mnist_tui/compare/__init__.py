@@ -1,0 +1,1 @@
+"""`mnist compare`: runs side by side (core), the terminal view (view), the PNG (png)."""

@@ -1,0 +1,1 @@
+"""`mnist sweep`: search space, study and storage, workers, live view and report."""
