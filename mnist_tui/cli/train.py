@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -28,9 +29,10 @@ from mnist_tui.presets import preset_help
 class StopFlag:
     """Turns SIGINT/SIGTERM into a request the loop honours after the current step."""
 
-    def __init__(self) -> None:
+    def __init__(self, quiet: bool = False) -> None:
         self.signal: int | None = None
         self.repeated = False
+        self.quiet = quiet  # the ranks of a data-parallel job other than 0 print nothing
 
     def __call__(self) -> bool:
         return self.signal is not None
@@ -45,8 +47,9 @@ class StopFlag:
             self.repeated = True
             self._say("Still saving; the run stops in a moment.")
 
-    @staticmethod
-    def _say(line: str) -> None:
+    def _say(self, line: str) -> None:
+        if self.quiet:
+            return
         # The handler may interrupt a write to stderr; a message is not worth a crash.
         with contextlib.suppress(RuntimeError, OSError):
             print(line, file=sys.stderr, flush=True)
@@ -129,12 +132,49 @@ def train(
             "(needs the tensorboard extra).",
         ),
     ] = False,
+    nproc: Annotated[
+        int | None,
+        typer.Option(
+            "--nproc",
+            min=1,
+            help="Data-parallel: start this many processes on this machine (one per GPU on "
+            "CUDA, gloo on the CPU); --batch-size stays the global batch.",
+        ),
+    ] = None,
+    nnodes: Annotated[
+        int,
+        typer.Option(
+            "--nnodes", min=1, help="With --nproc: machines in the job (each runs this command)."
+        ),
+    ] = 1,
+    rdzv_endpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--rdzv-endpoint",
+            metavar="HOST:PORT",
+            help="With --nnodes: the rendezvous on the first machine, the same on every one.",
+        ),
+    ] = None,
+    rdzv_timeout: Annotated[
+        int,
+        typer.Option("--rdzv-timeout", min=1, help="Seconds to wait for every machine to join."),
+    ] = 600,
 ) -> None:
     """Train a model behind the live dashboard; every run gets its own folder under runs/."""
     given = {k: v for k, v in locals().items() if v is not None}
     overrides = {k: given[k] for k in FIELDS if k in given}
     # Checked before anything heavy is imported: a typo costs no waiting.
     resolved = resolve_config(config, overrides)
+    if _under_torchrun():
+        _train_rank(ctx, resolved, overrides, config, resume, runs_dir, data_root, plain)
+        return
+    if resume is not None and nproc is None:
+        nproc = _recorded_nproc(resume, runs_dir)
+    if nproc is not None and (nproc > 1 or nnodes > 1):
+        _launch(ctx, resolved, nproc, nnodes, rdzv_endpoint, rdzv_timeout, resume, runs_dir)
+        return
+    if nnodes > 1 or rdzv_endpoint is not None:
+        raise MnistError("--nnodes and --rdzv-endpoint go with --nproc N.")
     from mnist_tui.runs.folders import resolve_run
     from mnist_tui.train import run as training
 
@@ -159,3 +199,181 @@ def train(
         )
     if outcome.ended.status == "interrupted":
         raise typer.Exit(stop.exit_code)
+
+
+# --- data-parallel: the launcher and one rank ---------------------------------------------
+
+_LAUNCH_OPTIONS = ("nproc", "nnodes", "rdzv_endpoint", "rdzv_timeout")
+
+
+def _under_torchrun() -> bool:
+    """Started by torchrun or by `mnist train --nproc` (torch's env:// settings present)."""
+    return all(k in os.environ for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"))
+
+
+def _worker_args(ctx: typer.Context) -> list[str]:
+    """This command line again for the workers, without the launcher's own options."""
+    args: list[str] = []
+    for param in ctx.command.params:
+        name = param.name or ""
+        source = ctx.get_parameter_source(name)
+        if name in _LAUNCH_OPTIONS or source is None or source.name == "DEFAULT":
+            continue
+        value = ctx.params[name]
+        if getattr(param, "is_flag", False):
+            secondary = getattr(param, "secondary_opts", [])
+            if value:
+                args.append(param.opts[0])
+            elif secondary:
+                args.append(secondary[0])
+            continue
+        args += [param.opts[0], str(value)]
+    return args
+
+
+def _recorded_nproc(resume: str, runs_dir: Path) -> int | None:
+    """The processes a data-parallel run was trained with (resumed with as many)."""
+    from mnist_tui.runs.folders import resolve_run
+
+    table = resolve_run(resume, runs_dir).read_config().get("distributed")
+    if not isinstance(table, dict) or int(table.get("world_size", 1)) <= 1:
+        return None
+    if int(table.get("nodes", 1)) > 1:
+        raise MnistError(
+            f"Run {resume} was trained on {table['nodes']} machines: resume it with the "
+            "same torchrun command on every machine, adding --resume RUN."
+        )
+    return int(table["world_size"])
+
+
+def _check_resume_world(run: Any, world_size: int) -> None:
+    table = run.read_config().get("distributed")
+    recorded = int(table.get("world_size", 1)) if isinstance(table, dict) else 1
+    if recorded != world_size:
+        raise MnistError(
+            f"Run {run.id} was trained with {recorded} process(es), not {world_size}: resume "
+            f"it with `mnist train --nproc {recorded} --resume {run.id}`"
+            + (" (or the same torchrun command)." if recorded > 1 else ".")
+        )
+
+
+def _launch(
+    ctx: typer.Context,
+    resolved: Any,
+    nproc: int,
+    nnodes: int,
+    rdzv_endpoint: str | None,
+    rdzv_timeout: int,
+    resume: str | None,
+    runs_dir: Path,
+) -> None:
+    """The parent of `mnist train --nproc N`: checks first, then torch's elastic agent."""
+    if nnodes > 1 and rdzv_endpoint is None:
+        raise MnistError("--nnodes 2 or more needs --rdzv-endpoint HOST:PORT of the first machine.")
+    if rdzv_endpoint is not None and not rdzv_endpoint.rpartition(":")[2].isdigit():
+        raise MnistError(f"--rdzv-endpoint {rdzv_endpoint!r} must be HOST:PORT.")
+    if resume is not None:
+        from mnist_tui.runs.folders import resolve_run
+
+        _check_resume_world(resolve_run(resume, runs_dir), nproc * nnodes)
+    from mnist_tui.config import validate
+    from mnist_tui.models.architectures import model_names
+
+    validate(resolved, model_names())  # a wrong value is said once, not once per rank
+    from mnist_tui.train import distributed
+
+    code = distributed.launch(
+        nproc,
+        _worker_args(ctx),
+        nnodes=nnodes,
+        rdzv_endpoint=rdzv_endpoint,
+        rdzv_timeout=rdzv_timeout,
+    )
+    if code:
+        raise typer.Exit(code)
+
+
+def _train_rank(
+    ctx: typer.Context,
+    resolved: Any,
+    overrides: dict[str, Any],
+    config: Path | None,
+    resume: str | None,
+    runs_dir: Path,
+    data_root: Path,
+    plain: bool,
+) -> None:
+    """One rank of a data-parallel job: rank 0 resolves the run and reports, others follow."""
+    from mnist_tui.runs.folders import resolve_run
+    from mnist_tui.train import distributed
+    from mnist_tui.train import run as training
+
+    cluster = distributed.setup(resolved.device)
+    stop = StopFlag(quiet=not cluster.is_main)
+    stop.install()
+    agreed = cluster.agreed(stop)
+    try:
+        resume_run = None
+        if cluster.is_main and resume is not None:
+            if config is not None:
+                raise MnistError("--resume continues a run with its own config: drop --config.")
+            resume_run = resolve_run(resume, runs_dir)
+            _check_resume_world(resume_run, cluster.world_size)
+            resolved = training.resume_config(resume_run, overrides)
+            data_root = data_root_for(ctx, data_root, resume_run)
+        # Rank 0's settings for everyone (a resumed run's own config.toml, its data folder),
+        # or None when rank 0 refused: it says why, the others stop quietly.
+        shared = cluster.share((resolved, str(data_root)))
+        if not cluster.is_main:
+            resolved = shared[0]
+            if ctx.get_parameter_source("data_root").name == "DEFAULT":
+                data_root = Path(shared[1])
+        if cluster.is_main:
+            with train_reporters(plain, tensorboard=False) as reporters:
+                training.train(
+                    resolved,
+                    data_root=data_root,
+                    runs_dir=runs_dir,
+                    reporters=reporters,
+                    should_stop=agreed,
+                    resume=resume_run,
+                    cluster=cluster,
+                )
+        else:
+            training.train(
+                resolved,
+                data_root=data_root,
+                runs_dir=runs_dir,
+                reporters=[],
+                should_stop=agreed,
+                cluster=cluster,
+            )
+    except MnistError as e:
+        _fail(cluster, e, e.exit_code, str(e))
+    except Exception as e:
+        if not distributed.is_peer_loss(e):
+            raise
+        _fail(
+            cluster,
+            e,
+            distributed.PEER_LOST_EXIT,
+            "Lost contact with another rank of the job (it stopped or was killed): every "
+            f"rank stops; {'the run is marked failed and ' if cluster.is_main else ''}"
+            "its last saved epoch can be resumed with --resume RUN.",
+            peer_loss=True,
+        )
+    finally:
+        cluster.close()
+    if agreed.stopped:  # on every rank, wherever the signal landed
+        raise typer.Exit(stop.exit_code)
+
+
+def _fail(cluster: Any, error: Exception, code: int, line: str, peer_loss: bool = False) -> None:
+    """The first rank to fail says why in one line; the others exit quietly."""
+    quiet = peer_loss and cluster.launched_by_mnist  # the launcher names the dead rank
+    if not quiet and cluster.first_to_fail():
+        prefix = "" if cluster.is_main else f"rank {cluster.rank}: "
+        error = MnistError(prefix + line)
+        error.exit_code = code
+        raise error from None
+    raise typer.Exit(code)

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -42,6 +42,9 @@ from mnist_tui.train.devices import fast_layout, resolve_device, resolve_precisi
 from mnist_tui.train.events import Callback, CallbackList, RunEnded, RunStarted
 from mnist_tui.train.loop import Trainer, run_ended
 from mnist_tui.train.recorder import RunRecorder
+
+if TYPE_CHECKING:
+    from mnist_tui.train.distributed import Cluster
 
 #: Settings a resumed run may change: they do not change what the run computes.
 RESUMABLE_OVERRIDES = frozenset({"epochs", "patience", "device", "precision"})
@@ -158,32 +161,51 @@ def train(
     reporters: list[Callback],
     should_stop: Callable[[], bool] = lambda: False,
     resume: RunFolder | None = None,
-) -> TrainOutcome:
-    """Train one run (new, or resumed from `resume`) and return how it ended."""
+    cluster: Cluster | None = None,
+) -> TrainOutcome | None:
+    """Train one run (new, or resumed from `resume`) and return how it ended.
+
+    Data-parallel (`cluster`): every rank trains; rank 0 alone owns the run folder, its
+    reporters and checkpoints (and is given `resume`), and the others return None.
+    """
     validate(config, model_names())
-    device = resolve_device(config.device)
+    device = cluster.device if cluster else resolve_device(config.device)
     precision = resolve_precision(config.precision, device)
     state = resumable_state(resume) if resume is not None else None
+    if cluster is not None:
+        state = cluster.resume_state(state)
 
     seed_everything(config.seed, config.deterministic)
     data = load_data(data_root, config.dataset, config.val_size, config.seed, device)
     model = build_model(config.model, num_classes=len(data.spec.classes)).to(device)
     model = fast_layout(model, device)
+    if cluster is not None:
+        cluster.check_batches(len(data.train), config.batch_size)
+        cluster.seed_rank(config.seed)
+    if cluster is not None and not cluster.is_main:
+        return _follow(model, data, config, precision, should_stop, state, cluster)
 
     run = resume or create_run(runs_dir, config.name or config.model)
     if resume is None:
-        run.write_toml(run.config, config_document(config, run, data, device, precision, data_root))
+        document = config_document(config, run, data, device, precision, data_root)
+        if cluster is not None:
+            document["distributed"] = cluster.describe()
+        run.write_toml(run.config, document)
     recorder = RunRecorder(run)
+    if cluster is not None:
+        recorder.summary["world_size"] = cluster.world_size
     callbacks = CallbackList([recorder, *reporters])
+    store = RunCheckpoints(run, config, data)
     trainer = Trainer(
         model,
         data,
         config,
         precision,
         callbacks,
-        RunCheckpoints(run, config, data),
+        cluster.store(store) if cluster is not None else store,
         should_stop=should_stop,
         batch_transform=_augmentation(config, data),
+        parallel=cluster,
     )
     if state is not None:
         try:
@@ -225,6 +247,12 @@ def train(
     except (RunWriteError, TrainingDiverged) as e:
         _record_failure(recorder, run, e)
         raise
+    except Exception as e:
+        if cluster is None:
+            raise
+        # Another rank went away: the run stops here and can be resumed from last.pt.
+        _record_failure(recorder, run, e)
+        raise
     curves = _draw_curves(run)
     message = ""
     if result.status == "interrupted":
@@ -233,6 +261,32 @@ def train(
     ended = RunEnded(**{**ended.__dict__, "curves": curves})
     callbacks.on_run_end(ended)
     return TrainOutcome(run, ended)
+
+
+def _follow(
+    model: torch.nn.Module,
+    data: DataBundle,
+    config: TrainConfig,
+    precision: str,
+    should_stop: Callable[[], bool],
+    state: dict[str, Any] | None,
+    cluster: Cluster,
+) -> None:
+    """A rank other than 0: the same training steps, no files, no output."""
+    trainer = Trainer(
+        model,
+        data,
+        config,
+        precision,
+        CallbackList([]),
+        cluster.store(None),
+        should_stop=should_stop,
+        batch_transform=_augmentation(config, data),
+        parallel=cluster,
+    )
+    if state is not None:
+        trainer.load_state(state)
+    trainer.fit()
 
 
 def _augmentation(config: TrainConfig, data: DataBundle) -> Callable | None:
