@@ -29,10 +29,13 @@ from mnist_tui.presets import preset_help
 class StopFlag:
     """Turns SIGINT/SIGTERM into a request the loop honours after the current step."""
 
-    def __init__(self, quiet: bool = False) -> None:
+    def __init__(self, quiet: bool = False, quiet_on_term: bool = False) -> None:
         self.signal: int | None = None
         self.repeated = False
         self.quiet = quiet  # the ranks of a data-parallel job other than 0 print nothing
+        # Under `mnist train --nproc`, SIGTERM is the agent stopping the survivors of a
+        # failed rank: the launcher's line says what happened.
+        self.quiet_on_term = quiet_on_term
 
     def __call__(self) -> bool:
         return self.signal is not None
@@ -40,6 +43,8 @@ class StopFlag:
     def handle(self, signum: int, _frame: Any) -> None:
         if self.signal is None:
             self.signal = signum
+            if self.quiet_on_term and signum == signal.SIGTERM:
+                self.quiet = True
             self._say("\nStopping after the current step; saving... (the run can be resumed)")
         elif not self.repeated:
             # A second signal while saving is ignored: stopping halfway would gain nothing,
@@ -268,6 +273,9 @@ def _launch(
     runs_dir: Path,
 ) -> None:
     """The parent of `mnist train --nproc N`: checks first, then torch's elastic agent."""
+    # Read when torch loads (here and in the workers): the store's C++ retry warnings
+    # would bury the one line a failed rendezvous or a lost rank comes down to.
+    os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "FATAL")
     if nnodes > 1 and rdzv_endpoint is None:
         raise MnistError("--nnodes 2 or more needs --rdzv-endpoint HOST:PORT of the first machine.")
     if rdzv_endpoint is not None and not rdzv_endpoint.rpartition(":")[2].isdigit():
@@ -309,7 +317,7 @@ def _train_rank(
     from mnist_tui.train import run as training
 
     cluster = distributed.setup(resolved.device)
-    stop = StopFlag(quiet=not cluster.is_main)
+    stop = StopFlag(quiet=not cluster.is_main, quiet_on_term=cluster.launched_by_mnist)
     stop.install()
     agreed = cluster.agreed(stop)
     try:
@@ -334,7 +342,7 @@ def _train_rank(
                     resolved,
                     data_root=data_root,
                     runs_dir=runs_dir,
-                    reporters=reporters,
+                    reporters=[*reporters, distributed.RunNote()],
                     should_stop=agreed,
                     resume=resume_run,
                     cluster=cluster,

@@ -29,12 +29,15 @@ What a learner can reason about (docs/notes/issue-22.md has the user-facing text
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -43,12 +46,16 @@ from torch import nn
 
 from mnist_tui.data.tensors import Split
 from mnist_tui.errors import ConfigError, MnistError, RunError, brief
+from mnist_tui.runs.folders import RunFolder, resume_command
 from mnist_tui.train.devices import resolve_device
+from mnist_tui.train.events import Callback, RunStarted
 from mnist_tui.train.loop import CheckpointStore, EvalResult, evaluate
 
 #: Environment of a process that `mnist train --nproc` started: its launcher names a rank
 #: that dies, so the ranks that lose contact with it stay quiet.
 LAUNCHER_ENV = "MNIST_TUI_LAUNCHER"
+#: Where rank 0 notes the run folder for the launcher's messages.
+RUN_NOTE_ENV = "MNIST_TUI_RUN_NOTE"
 #: Exit code of a rank that stopped because another rank went away.
 PEER_LOST_EXIT = 3
 #: How long a collective may wait for a silent rank before this rank gives up (seconds).
@@ -232,6 +239,16 @@ class AgreedStop:
         return self.stopped
 
 
+class RunNote(Callback):
+    """Rank 0 tells the launcher which run folder it trains, so its lines can name it."""
+
+    def on_run_start(self, event: RunStarted) -> None:
+        path = os.environ.get(RUN_NOTE_ENV)
+        if path:
+            with contextlib.suppress(OSError):
+                Path(path).write_text(event.run_dir)
+
+
 class RankZeroStore:
     """Rank 0 writes the checkpoints; last.pt carries every rank's generator states."""
 
@@ -309,7 +326,9 @@ def launch(
 
     # The agent logs its configuration and every shutdown as warnings: the run's own
     # output and one line on failure are what a user needs.
-    logging.getLogger("torch.distributed").setLevel(logging.CRITICAL)
+    for name in ["torch.distributed", *logging.root.manager.loggerDict]:
+        if name.startswith("torch.distributed"):  # torch gives its loggers their own levels
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     standalone = rdzv_endpoint is None
     endpoint = "localhost:0" if standalone else rdzv_endpoint
     rdzv_configs: dict[str, Any] = {
@@ -338,14 +357,17 @@ def launch(
     if "OMP_NUM_THREADS" not in os.environ:
         # N processes share the cores; torchrun sets 1, a fair share is faster.
         os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // nproc))
-    try:
-        elastic_launch(config, sys.executable)("-m", "mnist_tui", "train", *worker_args)
-    except ChildFailedError as e:
-        return _child_failure(e)
-    except SignalException as e:
-        return 128 + int(e.sigval)
-    except Exception as e:  # rendezvous failures come in many types
-        raise DistributedError(_rendezvous_message(e, endpoint, rdzv_timeout)) from None
+    with tempfile.TemporaryDirectory(prefix="mnist-launch-") as scratch:
+        note = Path(scratch) / "run"
+        os.environ[RUN_NOTE_ENV] = str(note)
+        try:
+            elastic_launch(config, sys.executable)("-m", "mnist_tui", "train", *worker_args)
+        except ChildFailedError as e:
+            return _child_failure(e, note.read_text() if note.is_file() else None)
+        except SignalException as e:
+            return 128 + int(e.sigval)
+        except Exception as e:  # rendezvous failures come in many types
+            raise DistributedError(_rendezvous_message(e, endpoint, rdzv_timeout)) from None
     return 0
 
 
@@ -355,18 +377,23 @@ def _is_this_machine(host: str) -> bool:
     return _matches_machine_hostname(host)
 
 
-def _child_failure(error: Any) -> int:
+def _child_failure(error: Any, run_dir: str | None) -> int:
     """Name the rank that died; ranks that exited with a code have said why themselves."""
     failures = error.failures  # global rank -> ProcessFailure
     killed = {r: f for r, f in failures.items() if f.exitcode < 0}
     if killed:
+        resume = resume_command(RunFolder(Path(run_dir))) if run_dir else None
         rank = min(killed)
         failure = killed[rank]
         others = len(failures) - 1
         raise DistributedError(
             f"Rank {rank} (pid {failure.pid}) was killed by {failure.signal_name()}: "
             f"the job stopped{f' ({others} other rank(s) stopped with it)' if others else ''}. "
-            "Resume it with `mnist train --resume RUN` (the run's last saved epoch)."
+            + (
+                f"Resume it from its last saved epoch with: {resume}"
+                if resume
+                else "No run folder was made yet."
+            )
         )
     spoke = [f.exitcode for _, f in sorted(failures.items()) if f.exitcode != PEER_LOST_EXIT]
     return spoke[0] if spoke else PEER_LOST_EXIT
