@@ -367,7 +367,8 @@ def launch(
         except SignalException as e:
             return 128 + int(e.sigval)
         except Exception as e:  # rendezvous failures come in many types
-            raise DistributedError(_rendezvous_message(e, endpoint, rdzv_timeout)) from None
+            message = _rendezvous_message(e, endpoint, rdzv_timeout, nnodes)
+            raise DistributedError(message) from None
     return 0
 
 
@@ -399,13 +400,18 @@ def _child_failure(error: Any, run_dir: str | None) -> int:
     return spoke[0] if spoke else PEER_LOST_EXIT
 
 
-def _rendezvous_message(error: BaseException, endpoint: str, timeout: int) -> str:
+def _rendezvous_message(error: BaseException, endpoint: str, timeout: int, nnodes: int) -> str:
     chain = []
     current: BaseException | None = error
     while current is not None and len(chain) < 5:
-        chain.append(str(current))
+        chain.append(f"{type(current).__name__} {current}")
         current = current.__cause__ or current.__context__
     text = " ".join(chain)
+    if "RendezvousTimeoutError" in text:
+        return (
+            f"Not all {nnodes} machines joined the rendezvous at {endpoint} within {timeout} s: "
+            "run the same command on every machine, or give them longer with --rdzv-timeout."
+        )
     if "EADDRINUSE" in text or "address already in use" in text.lower():
         return (
             f"The rendezvous port {endpoint} is already in use on this machine: pick another "
