@@ -173,7 +173,7 @@ def train(
     if _under_torchrun():
         _train_rank(ctx, resolved, overrides, config, resume, runs_dir, data_root, plain)
         return
-    if resume is not None and nproc is None:
+    if resume is not None and nproc is None and nnodes == 1:
         nproc = _recorded_nproc(resume, runs_dir)
     if nproc is not None and (nproc > 1 or nnodes > 1):
         _launch(ctx, resolved, nproc, nnodes, rdzv_endpoint, rdzv_timeout, resume, runs_dir)
@@ -246,7 +246,8 @@ def _recorded_nproc(resume: str, runs_dir: Path) -> int | None:
     if int(table.get("nodes", 1)) > 1:
         raise MnistError(
             f"Run {resume} was trained on {table['nodes']} machines: resume it with the "
-            "same torchrun command on every machine, adding --resume RUN."
+            "command that started it (mnist train --nproc --nnodes, or torchrun) on every "
+            "machine, adding --resume RUN."
         )
     return int(table["world_size"])
 
@@ -281,9 +282,15 @@ def _launch(
     if rdzv_endpoint is not None and not rdzv_endpoint.rpartition(":")[2].isdigit():
         raise MnistError(f"--rdzv-endpoint {rdzv_endpoint!r} must be HOST:PORT.")
     if resume is not None:
+        from mnist_tui.errors import RunError
         from mnist_tui.runs.folders import resolve_run
 
-        _check_resume_world(resolve_run(resume, runs_dir), nproc * nnodes)
+        try:
+            _check_resume_world(resolve_run(resume, runs_dir), nproc * nnodes)
+        except RunError:
+            if nnodes == 1:
+                raise
+            # Another machine's job: the run folder is on the first one, whose rank 0 checks.
     from mnist_tui.config import validate
     from mnist_tui.models.architectures import model_names
 

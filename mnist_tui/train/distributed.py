@@ -335,10 +335,10 @@ def launch(
         "join_timeout": rdzv_timeout,
         "read_timeout": max(1, min(60, rdzv_timeout)),
     }
-    host = endpoint.rsplit(":", 1)[0]
-    if not standalone and _is_this_machine(host):
+    if nnodes == 1 and not standalone:
         # Host the store here or fail at once: otherwise a busy port makes the agent join
-        # whatever listens there and wait for a timeout.
+        # whatever listens there and wait for a timeout. With more machines, torch's own
+        # rule decides (so two "machines" on one host can also rehearse a job).
         rdzv_configs["is_host"] = True
     config = LaunchConfig(
         min_nodes=nnodes,
@@ -370,12 +370,6 @@ def launch(
             message = _rendezvous_message(e, endpoint, rdzv_timeout, nnodes)
             raise DistributedError(message) from None
     return 0
-
-
-def _is_this_machine(host: str) -> bool:
-    from torch.distributed.elastic.rendezvous.utils import _matches_machine_hostname
-
-    return _matches_machine_hostname(host)
 
 
 def _child_failure(error: Any, run_dir: str | None) -> int:
