@@ -171,7 +171,9 @@ def train(
     # Checked before anything heavy is imported: a typo costs no waiting.
     resolved = resolve_config(config, overrides)
     if _under_torchrun():
-        _train_rank(ctx, resolved, overrides, config, resume, runs_dir, data_root, plain)
+        _train_rank(
+            ctx, resolved, overrides, config, resume, runs_dir, data_root, plain, tensorboard
+        )
         return
     if resume is not None and nproc is None and nnodes == 1:
         nproc = _recorded_nproc(resume, runs_dir)
@@ -317,6 +319,7 @@ def _train_rank(
     runs_dir: Path,
     data_root: Path,
     plain: bool,
+    tensorboard: bool,
 ) -> None:
     """One rank of a data-parallel job: rank 0 resolves the run and reports, others follow."""
     from mnist_tui.runs.folders import resolve_run
@@ -344,7 +347,7 @@ def _train_rank(
             if ctx.get_parameter_source("data_root").name == "DEFAULT":
                 data_root = Path(shared[1])
         if cluster.is_main:
-            with train_reporters(plain, tensorboard=False) as reporters:
+            with train_reporters(plain, tensorboard) as reporters:
                 training.train(
                     resolved,
                     data_root=data_root,
