@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 import tempfile
 import uuid
@@ -378,7 +379,10 @@ def _child_failure(error: Any, run_dir: str | None) -> int:
     killed = {r: f for r, f in failures.items() if f.exitcode < 0}
     if killed:
         resume = resume_command(RunFolder(Path(run_dir))) if run_dir else None
-        rank = min(killed)
+        # SIGTERM is the agent's own teardown of the survivors (one still exiting dies of
+        # it): the culprit is a rank killed by anything else, when there is one.
+        culprits = [r for r, f in killed.items() if f.exitcode != -signal.SIGTERM] or killed
+        rank = min(culprits)
         failure = killed[rank]
         others = len(failures) - 1
         raise DistributedError(

@@ -285,7 +285,12 @@ def _follow(
         parallel=cluster,
     )
     if state is not None:
-        trainer.load_state(state)
+        try:
+            trainer.load_state(state)
+        except (KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError) as e:
+            raise RunError(
+                f"last.pt does not match this run's settings ({brief(e, 160)})."
+            ) from None
     trainer.fit()
 
 
