@@ -251,7 +251,7 @@ def train(
         if cluster is None:
             raise
         # Another rank went away: the run stops here and can be resumed from last.pt.
-        _record_failure(recorder, run, e)
+        _record_failure(recorder, run, RunError(f"lost another rank ({brief(e, 120)})"))
         raise
     curves = _draw_curves(run)
     message = ""
