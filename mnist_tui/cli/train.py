@@ -181,7 +181,10 @@ def train(
         _launch(ctx, resolved, nproc, nnodes, rdzv_endpoint, rdzv_timeout, resume, runs_dir)
         return
     if nnodes > 1 or rdzv_endpoint is not None:
-        raise MnistError("--nnodes and --rdzv-endpoint go with --nproc N.")
+        raise MnistError(
+            "--nnodes and --rdzv-endpoint are for data-parallel jobs: give --nproc N "
+            "(processes per machine, 2 or more on one machine)."
+        )
     from mnist_tui.runs.folders import resolve_run
     from mnist_tui.train import run as training
 
@@ -258,10 +261,14 @@ def _check_resume_world(run: Any, world_size: int) -> None:
     table = run.read_config().get("distributed")
     recorded = int(table.get("world_size", 1)) if isinstance(table, dict) else 1
     if recorded != world_size:
+        how = (
+            f"`mnist train --nproc {recorded} --resume {run.id}` (or the same torchrun command)"
+            if recorded > 1
+            else f"`mnist train --resume {run.id}`, without --nproc"
+        )
         raise MnistError(
-            f"Run {run.id} was trained with {recorded} process(es), not {world_size}: resume "
-            f"it with `mnist train --nproc {recorded} --resume {run.id}`"
-            + (" (or the same torchrun command)." if recorded > 1 else ".")
+            f"Run {run.id} was trained with {recorded} process(es), not {world_size}: "
+            f"resume it with {how}."
         )
 
 
