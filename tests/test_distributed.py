@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import tomllib
 from pathlib import Path
@@ -316,3 +317,32 @@ def test_a_rendezvous_that_does_not_happen_is_one_line(
     assert len(lines) == 1 and lines[0].startswith(f"mnist: error: {says}"), err
     assert time.monotonic() - start_time < 150
     assert not (tmp_path / "runs").exists()
+
+
+def test_torchrun_joins_a_two_machine_job(synthetic_root: Path, tmp_path: Path) -> None:
+    """Two torchrun agents, as on two machines (here both on 127.0.0.1), one job."""
+    endpoint = f"127.0.0.1:{_free_port()}"
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2"]
+    torchrun += ["--nproc-per-node", "1", "--rdzv-backend", "c10d", "--rdzv-id", "test"]
+    torchrun += ["--rdzv-endpoint", endpoint, "-m", "mnist_tui", "train", "--epochs", "1"]
+    torchrun += [*COMMON, "--root", str(synthetic_root), "--runs-dir", str(tmp_path / "runs")]
+    nodes = [
+        subprocess.Popen(
+            torchrun, cwd=tmp_path, env=cli_env(), stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True,
+        )
+        for _ in range(2)
+    ]  # fmt: skip
+    results = [finish(node) for node in nodes]
+    assert [code for code, _, _ in results] == [0, 0], results
+    # One run folder, written by the one rank 0; the other machine printed nothing.
+    (run,) = (tmp_path / "runs").iterdir()
+    assert sorted(out.count("training simple_cnn") for _, out, _ in results) == [0, 1]
+    assert toml(run / "config.toml")["distributed"] == {
+        "world_size": 2,
+        "nodes": 2,
+        "nproc_per_node": 1,
+        "backend": "gloo",
+        "launcher": "torchrun",
+    }
+    assert toml(run / "summary.toml")["status"] == "completed"
