@@ -304,6 +304,18 @@ def _launch(
     from mnist_tui.models.architectures import model_names
 
     validate(resolved, model_names())  # a wrong value is said once, not once per rank
+    import torch
+
+    from mnist_tui.train.devices import resolve_device
+
+    device = resolve_device(resolved.device)
+    if device.type == "cuda" and nproc > torch.cuda.device_count():
+        raise MnistError(
+            f"--nproc {nproc} on CUDA needs a GPU per process; this machine has "
+            f"{torch.cuda.device_count()}: use --nproc {torch.cuda.device_count()} or --device cpu."
+        )
+    if device.type not in ("cpu", "cuda"):
+        raise MnistError(f"--device {resolved.device}: data-parallel training runs on cpu or cuda.")
     from mnist_tui.train import distributed
 
     code = distributed.launch(
