@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -48,6 +48,20 @@ class CheckpointStore(Protocol):
     ) -> None: ...
 
     def save_last(self, state: dict[str, Any]) -> None: ...
+
+
+class Parallel(Protocol):
+    """Data parallelism over processes (train/distributed.py's Cluster); None: one process."""
+
+    def wrap(self, model: nn.Module) -> nn.Module: ...
+
+    def batches(
+        self, split: Split, batch_size: int, generator: torch.Generator
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, float]]: ...
+
+    def sum(self, *values: float | torch.Tensor) -> list[float]: ...
+
+    def evaluate(self, model: nn.Module, split: Split, precision: str) -> EvalResult: ...
 
 
 @dataclass
@@ -201,8 +215,13 @@ class Trainer:
         store: CheckpointStore,
         should_stop: Callable[[], bool] = lambda: False,
         batch_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        parallel: Parallel | None = None,
     ) -> None:
         self.model = model
+        # What the training step calls: DDP around the model when data-parallel. `model`
+        # itself keeps plain state-dict keys for checkpoints, EMA and evaluation.
+        self.parallel = parallel
+        self.step_model = parallel.wrap(model) if parallel is not None else model
         self.data = data
         self.config = config
         self.precision = precision
@@ -283,16 +302,16 @@ class Trainer:
         seen = 0
         lr = self.current_lr()
         total = self.steps_per_epoch
-        for step, (images, labels) in enumerate(
-            batches(self.data.train, self.config.batch_size, self.generator), start=1
-        ):
+        for step, (images, labels, share) in enumerate(self.train_batches(), start=1):
             if self.batch_transform is not None:
                 images = self.batch_transform(images)
             with autocast(self.device, self.precision):
-                logits = self.model(images)
+                logits = self.step_model(images)
                 loss = self.criterion(logits.float(), labels)
             self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
+            # Data-parallel: this rank's share of the global batch weights its mean loss,
+            # so DDP's average over ranks is the gradient of the global batch's mean.
+            self.scaler.scale(loss if share is None else loss * share).backward()
             self.scaler.step(self.optimizer)
             self.scaler.update()
             if self.scheduler is not None:
@@ -304,10 +323,31 @@ class Trainer:
             loss_sum += loss.detach() * n
             correct += (logits.argmax(1) == labels).sum()
             seen += n
-            self.callbacks.on_batch_end(BatchEnded(epoch, step, total, seen))
+            # Global count (all ranks): the same number one process would report.
+            done = min(step * self.config.batch_size, len(self.data.train))
+            self.callbacks.on_batch_end(BatchEnded(epoch, step, total, done))
             if self.should_stop():
                 return 0.0, 0.0, lr, True
+        if self.parallel is not None:
+            total_loss, total_correct, seen = self.parallel.sum(loss_sum, correct, seen)
+            return total_loss / seen, total_correct / seen, lr, False
         return loss_sum.item() / seen, correct.item() / seen, lr, False
+
+    def train_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, float | None]]:
+        """(images, labels, share of the global batch or None) for one epoch."""
+        if self.parallel is not None:
+            yield from self.parallel.batches(
+                self.data.train, self.config.batch_size, self.generator
+            )
+            return
+        for images, labels in batches(self.data.train, self.config.batch_size, self.generator):
+            yield images, labels, None
+
+    def evaluate(self, model: nn.Module, split: Split) -> EvalResult:
+        """evaluate() on this run's precision; over all ranks' shards when data-parallel."""
+        if self.parallel is not None:
+            return self.parallel.evaluate(model, split, self.precision)
+        return evaluate(model, split, precision=self.precision)
 
     def patience_exhausted(self) -> bool:
         return self.progress.epochs_without_improvement >= self.config.patience > 0
@@ -353,7 +393,7 @@ class Trainer:
                         else ""
                     )
                 )
-            val = evaluate(self.evaluated_model(), self.data.val, precision=self.precision)
+            val = self.evaluate(self.evaluated_model(), self.data.val)
             seconds = time.perf_counter() - epoch_start
             improved = self.record_epoch(epoch, val.accuracy)
             self.callbacks.on_epoch_end(
@@ -386,7 +426,7 @@ class Trainer:
         test = None
         if status != "interrupted" and self.best_state is not None:
             self.model.load_state_dict(self.best_state)
-            test = evaluate(self.model, self.data.test, precision=self.precision)
+            test = self.evaluate(self.model, self.data.test)
             self.callbacks.on_evaluated(Evaluated("test", test.loss, test.accuracy, test.samples))
         return FitResult(status, progress, test, time.perf_counter() - started)
 

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -50,6 +50,9 @@ from mnist_tui.train.events import (
 from mnist_tui.train.loop import Trainer, run_ended
 from mnist_tui.train.recorder import RunRecorder
 from mnist_tui.train.schedules import ScheduleChange
+
+if TYPE_CHECKING:
+    from mnist_tui.train.distributed import Cluster
 
 #: Settings a resumed run may change: they do not change what the run computes.
 RESUMABLE_OVERRIDES = frozenset({"epochs", "patience", "device", "precision"})
@@ -168,17 +171,22 @@ def train(
     should_stop: Callable[[], bool] = lambda: False,
     resume: RunFolder | None = None,
     tags: dict[str, Any] | None = None,
-) -> TrainOutcome:
+    cluster: Cluster | None = None,
+) -> TrainOutcome | None:
     """Train one run (new, or resumed from `resume`) and return how it ended.
 
     The run folder is claimed (its lock held) before anything else and for the run's
     whole life: two resumes of one run never both write it. `tags` (a sweep's name and
-    trial number) go into config.toml's [run] and summary.toml.
+    trial number) go into config.toml's [run] and summary.toml. Data-parallel
+    (`cluster`): every rank trains; rank 0 alone owns the run folder, its reporters and
+    checkpoints (and is given `resume`), and the others return None.
     """
     with contextlib.ExitStack() as held:
         if resume is not None:
             held.enter_context(resume.claim())
-        return _train(config, data_root, runs_dir, reporters, should_stop, resume, tags, held)
+        return _train(
+            config, data_root, runs_dir, reporters, should_stop, resume, tags, cluster, held
+        )
 
 
 def _train(
@@ -189,34 +197,48 @@ def _train(
     should_stop: Callable[[], bool],
     resume: RunFolder | None,
     tags: dict[str, Any] | None,
+    cluster: Cluster | None,
     held: contextlib.ExitStack,
-) -> TrainOutcome:
+) -> TrainOutcome | None:
     validate(config, model_names())
-    device = resolve_device(config.device)
+    device = cluster.device if cluster else resolve_device(config.device)
     precision = resolve_precision(config.precision, device)
     state = resumable_state(resume) if resume is not None else None
+    if cluster is not None:
+        state = cluster.resume_state(state)
 
     seed_everything(config.seed, config.deterministic)
     data = load_data(data_root, config.dataset, config.val_size, config.seed, device)
     model = build_model(config.model, num_classes=len(data.spec.classes)).to(device)
     model = fast_layout(model, device)
+    if cluster is not None:
+        cluster.check_batches(len(data.train), config.batch_size)
+        cluster.seed_rank(config.seed)
+    if cluster is not None and not cluster.is_main:
+        return _follow(model, data, config, precision, should_stop, state, cluster)
 
     run = resume or create_run(runs_dir, config.name or config.model)
     if resume is None:
         held.enter_context(run.claim())
         document = config_document(config, run, data, device, precision, data_root, tags)
+        if cluster is not None:
+            document["distributed"] = cluster.describe()
         run.write_toml(run.config, document)
     recorder = RunRecorder(run, tags=tags)
+    if cluster is not None:
+        recorder.summary["world_size"] = cluster.world_size
     callbacks = CallbackList([recorder, *reporters])
+    store = RunCheckpoints(run, config, data)
     trainer = Trainer(
         model,
         data,
         config,
         precision,
         callbacks,
-        RunCheckpoints(run, config, data),
+        cluster.store(store) if cluster is not None else store,
         should_stop=should_stop,
         batch_transform=_augmentation(config, data),
+        parallel=cluster,
     )
     resumed = _Resumed()
     if state is not None:
@@ -264,7 +286,11 @@ def _train(
         result = trainer.fit()
     except Exception as e:
         # Whatever stops the loop, the run is not left "running" (an unexpected error
-        # included: its traceback still follows, but the record says failed).
+        # included: its traceback still follows, but the record says failed). In a
+        # data-parallel job a library error means another rank went away: the run stops
+        # here and can be resumed from last.pt.
+        if cluster is not None and not isinstance(e, MnistError):
+            e = RunError(f"lost another rank ({brief(e, 120)})")
         _record_failure(recorder, run, e)
         raise
     curves = _draw_curves(run)
@@ -355,6 +381,37 @@ def chance_warning(ended: RunEnded, config: TrainConfig, classes: int) -> str:
         f"Validation accuracy {ended.best_val_acc:.2%} is chance level (1 in {classes} "
         f"guessed right): the model learned nothing. {fix}."
     )
+
+
+def _follow(
+    model: torch.nn.Module,
+    data: DataBundle,
+    config: TrainConfig,
+    precision: str,
+    should_stop: Callable[[], bool],
+    state: dict[str, Any] | None,
+    cluster: Cluster,
+) -> None:
+    """A rank other than 0: the same training steps, no files, no output."""
+    trainer = Trainer(
+        model,
+        data,
+        config,
+        precision,
+        CallbackList([]),
+        cluster.store(None),
+        should_stop=should_stop,
+        batch_transform=_augmentation(config, data),
+        parallel=cluster,
+    )
+    if state is not None:
+        try:
+            trainer.load_state(state)
+        except (KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError) as e:
+            raise RunError(
+                f"last.pt does not match this run's settings ({brief(e, 160)})."
+            ) from None
+    trainer.fit()
 
 
 def _augmentation(config: TrainConfig, data: DataBundle) -> Callable | None:
