@@ -39,7 +39,8 @@ TINY = [
 ]
 EPOCHS = 100  # far more than six kills of at most 1.2 s each can get through
 KILLS = 6
-RUN_FILES = ("config.toml", "metrics.csv", "summary.toml", "checkpoint.pt", "last.pt")
+# .lock: the file a training process flocks (issue 24); a killed process holds nothing.
+RUN_FILES = ("config.toml", "metrics.csv", "summary.toml", "checkpoint.pt", "last.pt", ".lock")
 KILL_BUDGET_S = 35  # stop killing early on a slow machine; each kill is still checked
 
 

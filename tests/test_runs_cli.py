@@ -69,10 +69,10 @@ def test_damaged_folders_are_listed_not_fatal(
     assert "unknown status 'exploded'" in problem["20990101-000004-odd"]
     assert "records no status" in problem["20990101-000005-blank"]
     assert all(r.get("problem") for r in records if r["status"] == "damaged")
+    # Values of the wrong type are a damaged record (issue 24), named in its problem.
     typed = next(r for r in records if r["id"].endswith("-types"))
-    # Values of the wrong type make the record one damaged row, named, never a crash.
-    assert typed["status"] == "damaged" and "impossible values" in typed["problem"]
-    assert "epochs_run = 'three'" in typed["problem"]
+    assert typed["status"] == "damaged"
+    assert "epochs_run = 'three'" in typed["problem"] and "best_val_acc" in typed["problem"]
     good = next(r for r in records if r["status"] == "completed" and r["model"])
     fixture_epochs = tomllib.loads((trained_run / "config.toml").read_text())["train"]["epochs"]
     assert good["epochs_run"] == fixture_epochs and 0 < good["test_acc"] <= 1
@@ -80,7 +80,7 @@ def test_damaged_folders_are_listed_not_fatal(
     code, out, err = run_cli(["runs", "--runs-dir", runs_with_damage], capsys)
     assert code == 0, err
     rows = [line for line in out.splitlines() if line.startswith("20990101-")]
-    assert sum(row.split()[1] == "damaged" for row in rows) == 5
+    assert sum(row.split()[1] == "damaged" for row in rows) == 6
     assert "summary.toml is missing" in out  # the notes under the table say why
 
 
