@@ -146,11 +146,11 @@ def test_labels_json_markup_and_escapes_in_a_bundle(trained_run, synthetic_root,
     labels = {str(i): f"[/bold]{i}\x1b]0;pwned\x07" for i in range(10)}
     (out / "labels.json").write_text(json.dumps(labels))
     image = _image(tmp_path)
-    code, stdout, err = run_cli(["predict", image, "--model", out], capsys)
+    code, stdout, err = run_cli(["predict", image, "--export", out], capsys)
     assert code == 0 and "Traceback" not in err, err
     assert "\x1b]0;" not in stdout and "[/bold]" in stdout
     (out / "preprocess.json").write_text(json.dumps({"normalize": {"mean": "nan", "std": 1}}))
-    code, _, err = run_cli(["predict", image, "--model", out], capsys)
+    code, _, err = run_cli(["predict", image, "--export", out], capsys)
     _one_line(code, err, "must be finite with std > 0")
 
 
@@ -169,7 +169,7 @@ def test_a_torchscript_model_for_other_inputs_is_refused_on_load(tmp_path, capsy
     path = tmp_path / "flat.pt"
     torch.jit.script(_Flat()).save(str(path))
     image = _image(tmp_path)
-    code, _, err = run_cli(["predict", image, "--model", path], capsys)
+    code, _, err = run_cli(["predict", image, "--export", path], capsys)
     _one_line(code, err, "does not take 1x28x28 images")
 
 
@@ -182,7 +182,7 @@ def test_an_onnx_model_for_other_inputs_is_refused_on_load(tmp_path, capsys):
         torch.onnx.export(_Flat(), (torch.zeros(1, 784),), str(path), dynamo=True)
     except Exception as e:  # an exporter this torch lacks: nothing to check here
         pytest.skip(f"cannot export ONNX here: {e}")
-    code, _, err = run_cli(["predict", _image(tmp_path), "--model", path], capsys)
+    code, _, err = run_cli(["predict", _image(tmp_path), "--export", path], capsys)
     _one_line(code, err, "does not take 1x28x28 images")
 
 

@@ -114,12 +114,19 @@ def test_fifos_for_images_models_and_checkpoints_are_refused(trained_run, tmp_pa
     _one_line(code, err, "is a FIFO (named pipe)")
     code, _, err = run_cli(["inspect", "conv1", "--image", fifo, "--run", trained_run], capsys)
     _one_line(code, err, "is a FIFO (named pipe)")
+    # A real digit: images are read before any model, so only the model can be at fault.
+    from PIL import Image
+
+    digit = tmp_path / "one.png"
+    Image.frombytes(
+        "L", (28, 28), bytes(255 if 12 <= i % 28 <= 15 else 0 for i in range(784))
+    ).save(digit)
     model = tmp_path / "model.pt"
     os.mkfifo(model)
-    code, _, err = run_cli(["predict", trained_run / "x.png", "--export", model], capsys)
+    code, _, err = run_cli(["predict", digit, "--export", model], capsys)
     _one_line(code, err, "is a FIFO (named pipe)")
     run = shutil.copytree(trained_run, tmp_path / "runs" / trained_run.name)
     (run / "checkpoint.pt").unlink()
     os.mkfifo(run / "checkpoint.pt")
-    code, _, err = run_cli(["predict", trained_run / "x.png", "--run", run], capsys)
+    code, _, err = run_cli(["predict", digit, "--run", run], capsys)
     _one_line(code, err, "is a FIFO (named pipe)")
