@@ -333,6 +333,7 @@ def _train_one_run(args: list[str], synthetic_root, runs_dir, capsys) -> tuple[P
     return run, tomllib.loads((run / "config.toml").read_text())["train"]
 
 
+@pytest.mark.slow
 def test_best_preset_run_records_its_expansion_and_checkpoints_the_ema(
     synthetic_root, runs_dir, capsys
 ):
@@ -356,6 +357,7 @@ def test_best_preset_run_records_its_expansion_and_checkpoints_the_ema(
     )
 
 
+@pytest.mark.slow
 def test_elastic_augmentation_from_a_config_file_trains_and_is_recorded(
     synthetic_root, runs_dir, capsys, tmp_path
 ):

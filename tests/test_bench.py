@@ -43,6 +43,7 @@ def test_quick_bench_prints_the_training_table(synthetic_root, tmp_path):
     assert "lever:" not in table  # --skip is honoured
 
 
+@pytest.mark.slow
 def test_bench_refuses_cuda_where_there_is_none(tmp_path):
     import torch
 

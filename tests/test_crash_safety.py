@@ -87,6 +87,7 @@ def _check_folder(run: Path) -> int:
     return epoch
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_never_leaves_a_broken_file(small_root, tmp_path):
     rng = random.Random(20261123)  # seeded: a failure names a reproducible schedule
     runs = tmp_path / "runs"
@@ -159,6 +160,7 @@ def test_two_runs_created_in_the_same_second_get_different_folders(tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_two_trainings_started_together_do_not_share_a_folder(small_root, tmp_path):
     args = [*TINY, "--epochs", "1", "--name", "same", "--root", str(small_root)]
     processes = [
@@ -203,6 +205,7 @@ def tiny_disk(tmp_path):
     subprocess.run(["umount", str(mount)], check=False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("disk", ["file size limit", "full filesystem"])
 def test_disk_full_while_saving_loses_nothing_and_resumes(small_root, tmp_path, request, disk):
     if disk == "full filesystem":

@@ -78,6 +78,7 @@ def test_curves_png_draws_the_lr_and_marks_the_best_epoch(tmp_path):
 FAST = ["--epochs", "2", "--val-size", "500", "--batch-size", "64", "--device", "cpu", "--plain"]
 
 
+@pytest.mark.slow
 def test_tensorboard_scalars_per_epoch(synthetic_root, runs_dir, capsys):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 

@@ -241,6 +241,7 @@ def test_failure_before_the_run_starts_leaves_no_dashboard_behind():
     assert out.getvalue().strip() == ""
 
 
+@pytest.mark.slow
 def test_a_pipe_gets_plain_lines_without_escapes(synthetic_root, runs_dir):
     result = subprocess.run(
         [

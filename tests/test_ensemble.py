@@ -71,6 +71,7 @@ def second_run(tmp_path_factory: pytest.TempPathFactory, synthetic_root: Path) -
     return outcome.run.path
 
 
+@pytest.mark.slow
 def test_eval_ensemble_reports_members_and_their_average(
     trained_run, second_run, synthetic_root, capsys
 ):

@@ -149,6 +149,7 @@ def test_eval_without_dataset(tmp_path: Path, trained_run: Path, capsys) -> None
     assert code != 0 and err.startswith("mnist: error:") and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_progress_bar_only_on_a_terminal(trained_run: Path, synthetic_root: Path) -> None:
     """stderr a terminal: a Rich progress bar is drawn there; a pipe gets none."""
     import os
@@ -190,6 +191,7 @@ def test_progress_bar_only_on_a_terminal(trained_run: Path, synthetic_root: Path
     assert piped.returncode == 0 and piped.stderr == ""
 
 
+@pytest.mark.slow
 def test_eval_and_export_use_the_runs_own_data_folder_without_root(
     trained_run: Path, synthetic_root: Path, tmp_path: Path, monkeypatch, capsys
 ) -> None:

@@ -132,6 +132,7 @@ def loaded_back(exports, reference, tmp_path_factory) -> dict[str, np.ndarray]:
         return dict(saved)
 
 
+@pytest.mark.slow
 def test_formats_write_exactly_their_files(exports):
     def written(fmt: str) -> list[str]:
         out = exports[fmt][0]
@@ -159,6 +160,7 @@ def test_formats_write_exactly_their_files(exports):
         "onnx/model.onnx@3",
     ],
 )
+@pytest.mark.slow
 def test_export_round_trips_in_a_process_without_mnist_tui(loaded_back, reference, name):
     _, logits, _ = reference
     loaded = loaded_back[name]
@@ -208,6 +210,7 @@ def test_single_files_carry_labels_and_preprocessing(exports):
         assert json.loads(props[name]) == expected
 
 
+@pytest.mark.slow
 def test_readme_snippets_run_as_written_and_predict_the_right_digit(exports, test_images):
     folder = exports["all"][0]
     card = (folder / "README.md").read_text()
@@ -252,6 +255,7 @@ def test_compare_counts_digits_and_differences():
     assert roundtrip.compare(reference, reference[:1]) == (0, float("inf"), False)
 
 
+@pytest.mark.slow
 def test_check_fails_when_the_loaded_model_disagrees(exports, reference, tmp_path):
     inputs, logits, _ = reference
     np.save(tmp_path / "inputs.npy", inputs)
@@ -273,6 +277,7 @@ def test_refuses_a_non_empty_folder_and_keeps_it(trained_run, synthetic_root, tm
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
 
 
+@pytest.mark.slow
 def test_force_replaces_an_earlier_export(exports, trained_run, synthetic_root, tmp_path, capsys):
     import shutil
 
@@ -286,6 +291,7 @@ def test_force_replaces_an_earlier_export(exports, trained_run, synthetic_root, 
     assert not list(tmp_path.glob(".out.*"))  # no staging folder left behind
 
 
+@pytest.mark.slow
 def test_force_never_replaces_or_removes_the_users_own_files(
     trained_run, synthetic_root, tmp_path, capsys
 ):

@@ -131,6 +131,7 @@ def _recipe_settings() -> dict:
     return settings
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(POINTS))
 def test_interrupted_run_saves_everything_and_says_how_to_resume(interrupted, name):
     folder, code, out, err = interrupted[name]
@@ -180,6 +181,7 @@ def test_runs_lists_interrupted_runs(interrupted):
         ("after-checkpoint", ["--epochs", "3"]),
     ],
 )
+@pytest.mark.slow
 def test_resumed_run_matches_an_uninterrupted_one_bit_for_bit(
     interrupted, capsys, monkeypatch, name, safe_options
 ):
@@ -279,6 +281,7 @@ def _copy_as_interrupted(run: Path, tmp_path: Path) -> Path:
     return copy
 
 
+@pytest.mark.slow
 def test_ctrl_c_twice_from_outside_exits_130_with_whole_files(synthetic_root, tmp_path):
     """A real double Ctrl-C from another process, timed by the first epoch's line."""
     args = [*RECIPE, "--epochs", "50", "--root", str(synthetic_root)]  # the last --epochs wins

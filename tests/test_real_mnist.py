@@ -2,9 +2,11 @@
 
 import tomllib
 
+import pytest
 from conftest import REAL_DATA, requires_real_mnist, run_cli
 
 
+@pytest.mark.slow
 @requires_real_mnist
 def test_one_default_epoch_reaches_97_5_percent(runs_dir, capsys):
     code, _out, err = run_cli(
@@ -31,6 +33,7 @@ def test_one_default_epoch_reaches_97_5_percent(runs_dir, capsys):
     assert config["data"]["train_size"] == 55_000 and config["data"]["test_size"] == 10_000
 
 
+@pytest.mark.slow
 @requires_real_mnist
 def test_the_fast_preset_reaches_99_percent_in_its_one_epoch(runs_dir, capsys):
     # Measured 99.11% (bf16) and 99.17% (fp32) on this seed; seeds 0-2: 99.13-99.18%.

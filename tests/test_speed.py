@@ -2,6 +2,7 @@
 
 import tomllib
 
+import pytest
 import torch
 from conftest import run_cli
 
@@ -82,6 +83,7 @@ def test_one_cycle_cycles_sgd_momentum_but_keeps_adams_betas():
     assert set(_momentum_and_betas_over_a_cycle("adam")) == {(0.7, 0.9)}
 
 
+@pytest.mark.slow
 def test_default_run_records_the_precision_it_trained_with(synthetic_root, runs_dir, capsys):
     code, _out, err = run_cli(
         [

@@ -6,6 +6,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 import torch
 from conftest import MNIST_CMD, cli_env, run_cli
 
@@ -91,6 +92,7 @@ def test_checkpoint_loads_with_plain_torch_and_predicts_the_same(trained_run, sy
     assert {"model", "optimizer", "rng", "progress"} <= set(last)
 
 
+@pytest.mark.slow
 def test_config_file_reproduces_first_epoch(synthetic_root, runs_dir, capsys):
     base = ["--root", synthetic_root, "--runs-dir", runs_dir]
     args = [

@@ -109,6 +109,7 @@ def pane_env(**extra: str) -> dict[str, str]:
     return {k: env[k] for k in ("PYTHONPATH", "OMP_NUM_THREADS", *extra)}
 
 
+@pytest.mark.slow
 @needs_tmux
 def test_dashboard_in_tmux_while_running_and_after(synthetic_root, tmp_path, pane_factory):
     runs_dir = tmp_path / "runs"
@@ -146,6 +147,7 @@ def test_dashboard_in_tmux_while_running_and_after(synthetic_root, tmp_path, pan
     assert (runs_dir / run_id / "curves.png").is_file()
 
 
+@pytest.mark.slow
 @needs_tmux
 def test_ctrl_c_at_80_columns_without_colour(synthetic_root, tmp_path, pane_factory):
     runs_dir = tmp_path / "runs"
