@@ -26,7 +26,10 @@ main(sys.argv[1:])
 
 
 def _export(run: Path, out: Path, data: Path, tmp: Path, limit: int | None = None):
+    # torchscript: its writer is the one that aborted in C++ (a bundle's weights.pt, written
+    # first by Python, would fill a small disk before it).
     args = ["export", str(run), "--out", str(out), "--root", str(data), "--check-images", "20"]
+    args += ["--format", "torchscript"]
     code = _LIMITED.format(limit=limit) if limit else "from mnist_tui.cli import main; main()"
     return subprocess.run(
         [sys.executable, "-c", code, *args]

@@ -327,9 +327,9 @@ def _members(path: Path) -> Iterator[tuple[str, str, Reader]]:
                 yield str(file), str(file), _bounded(lambda f=file: open_regular(f))
         return
     with open_regular(path) as f:  # refuses a FIFO/device before any archive module waits
-        magic = f.read(262)
+        magic = f.read(4)
     name = path.name.lower()
-    if name.endswith(".zip") or magic[:4] == b"PK\x03\x04":
+    if name.endswith(".zip") or magic == b"PK\x03\x04":
         with zipfile.ZipFile(path) as archive:
             infos = archive.infolist()
             if len(infos) > MAX_ARCHIVE_ENTRIES:

@@ -208,7 +208,9 @@ def evaluate_run(
     from mnist_tui.train.loop import evaluate
 
     config = run.read_config()
-    train = run.train_settings()  # checked by training's rules: seed, val_size, dataset
+    train = run.train_settings(
+        ("dataset", "seed", "val_size")
+    )  # checked by training's rules: seed, val_size, dataset
     if run.lacks_checkpoint():
         raise RunError(
             f"{run.id} has no checkpoint.pt yet (it finished no epoch): nothing to evaluate."

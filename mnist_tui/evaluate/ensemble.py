@@ -74,7 +74,7 @@ def ensemble_report(
 
 
 def _train_settings(run: RunFolder) -> dict[str, Any]:
-    train = run.train_settings()  # checked by training's rules
+    train = run.train_settings(("dataset", "seed", "val_size"))  # checked by training's rules
     if run.lacks_checkpoint():
         raise RunError(f"{run.id} has no checkpoint.pt yet (it finished no epoch).")
     return train

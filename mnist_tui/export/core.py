@@ -254,6 +254,8 @@ def write_onnx(
                 external_data=False,
                 verbose=False,
             )
+    except OSError:
+        raise  # a failed write (disk full): export_run says so, not "cannot export"
     except Exception as e:  # the exporter raises many types; all mean "cannot export"
         raise ExportError(f"ONNX export of this model failed: {brief(e, 160)}.") from None
     proto = onnx.load(str(path))

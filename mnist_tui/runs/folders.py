@@ -157,23 +157,24 @@ class RunFolder:
         finally:
             os.close(fd)  # releases the lock
 
-    def train_settings(self) -> dict[str, Any]:
-        """config.toml's [train] table, each known setting checked by training's own rules.
+    def train_settings(self, used: tuple[str, ...]) -> dict[str, Any]:
+        """config.toml's [train] table, the `used` settings checked by training's own rules.
 
         So a hand-edited `seed = 2**70` or `val_size = -5` is a damaged run folder, said in
-        one line, not an overflow deep in torch or a silently wrong split.
+        one line, not an overflow deep in torch or a silently wrong split. Only the used
+        ones: a run made under older limits (epochs = 1000000) is still evaluated.
         """
-        from mnist_tui.config import FIELDS, check_setting
+        from mnist_tui.config import check_setting
         from mnist_tui.errors import ConfigError
 
         train = self.read_config().get("train")
         if not isinstance(train, dict):
             raise RunError(f"{self.config} has no [train] table: the run folder is damaged.")
-        for key, value in train.items():
-            if key not in FIELDS:
-                continue  # settings of other versions are history, not used
+        for key in used:
+            if key not in train:
+                continue  # the caller's default applies
             try:
-                check_setting(key, value)
+                check_setting(key, train[key])
             except ConfigError as e:
                 raise RunError(f"{self.config} is damaged: {e}") from None
         return train
