@@ -34,6 +34,17 @@ def predict(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    single: Annotated[
+        bool,
+        typer.Option(
+            "--single",
+            help="Read the whole image as one digit (default: every digit, left to right).",
+        ),
+    ] = False,
+    steps: Annotated[
+        bool,
+        typer.Option("--steps", help="Show each stage of the preparation as a small heatmap."),
+    ] = False,
     model: Annotated[
         Path | None,
         typer.Option(
@@ -44,7 +55,11 @@ def predict(
     ] = None,
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
-    """Which digit is this? Preprocesses each image the MNIST way and shows what the model saw."""
+    """Which digits are these? Reads each image the MNIST way and shows what the model saw.
+
+    Photos of paper work: uneven light, ruled or squared paper, thin pens, small digits
+    on large pages. Several digits side by side are read left to right.
+    """
     from mnist_tui.predict import core as predicting
     from mnist_tui.runs.folders import resolve_run
 
@@ -58,11 +73,11 @@ def predict(
         classifier = predicting.classifier_from_run(resolve_run(run, runs_dir))
     top_k = predicting.check_top_k(top_k, len(classifier.classes))
     paths, failures = predicting.expand_inputs(images)
-    prepared, bad_images = predicting.prepare_all(paths, invert)
+    readings, bad_images = predicting.read_all(paths, invert, single=single, steps=steps)
     failures += bad_images
     for failure in failures:
         stderr_line(failure.message)
-    results = predicting.predict(classifier, prepared, top_k)
+    results = predicting.predict_readings(classifier, readings, top_k)
     if as_json:
         import json
 

@@ -15,7 +15,7 @@ from rich.text import Text
 from torch import nn
 
 from mnist_tui.errors import ConfigError, MnistError
-from mnist_tui.imaging.prepare import MNIST_MEAN, MNIST_STD, prepare_digit
+from mnist_tui.imaging.prepare import MNIST_MEAN, MNIST_STD, prepare_digits
 from mnist_tui.inspect import probe
 from mnist_tui.inspect import view as inspect_view
 from mnist_tui.models import checkpoints
@@ -46,6 +46,7 @@ class InspectRequest:
     runs_dir: Path = Path("runs")
     image: Path | None = None
     invert: bool | None = None
+    steps: bool = False  # with image: also show each stage of the preparation
     png: Path | None = None
     show: bool = True  # False: only the PNG (--png-only)
     in_channel: int | None = None
@@ -117,6 +118,8 @@ def inspect(request: InspectRequest) -> list[RenderableType]:
         raise ConfigError("--image and --in-channel need a layer, e.g. `mnist inspect conv1`.")
     if request.layer is None and (request.all_inputs or request.png):
         raise ConfigError("--all and --png need a layer, e.g. `mnist inspect conv2 --all`.")
+    if request.steps and request.image is None:
+        raise ConfigError("--steps shows how --image is prepared: give --image FILE too.")
     if request.image is not None and (request.in_channel is not None or request.all_inputs):
         raise ConfigError("--in-channel and --all choose kernels; they do not apply to --image.")
     if request.png is not None:
@@ -186,7 +189,9 @@ def _feature_maps(
     request: InspectRequest, inspected: InspectedModel, layer: str, image: Path
 ) -> list[RenderableType]:
     probe.find_layer(inspected.model, layer)  # a wrong name fails before the image is read
-    digit = prepare_digit(image, invert=request.invert)
+    # The whole image is one digit here: a layer's maps are for one input.
+    reading = prepare_digits(image, invert=request.invert, single=True, steps=request.steps)
+    digit = reading.digits[0]
     # Exactly what `mnist predict` feeds the model: the checkpoint's mean/std.
     activations = probe.feature_maps(
         inspected.model, layer, digit.normalized(inspected.mean, inspected.std)
@@ -208,6 +213,8 @@ def _feature_maps(
         else:
             draw_values(request.png, activations.values, title)
     parts: list[RenderableType] = []
+    if request.show and reading.steps:
+        parts.append(inspect_view.steps_view([(step.name, step.pixels) for step in reading.steps]))
     if request.show:
         parts.append(
             inspect_view.activation_view(
