@@ -98,12 +98,15 @@ def _decode(path: str | Path, work_side: int | None) -> tuple[Image.Image, float
             frame = next(ImageSequence.Iterator(image))  # first frame of GIF/WebP/TIFF
             frame.load()
             scale = width / frame.size[0]
-            frame = upright(frame)
-            original = _upright_size(image, (width, height))
-            if work_side is not None:
-                frame, more = reduce_to(frame, work_side)
-                scale *= more
-            return frame, scale, original
+            orientation = _orientation(image)
+            original = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+            if work_side is None:
+                return upright(frame), scale, original
+            # Reduce first, then turn: turning a full-size photo would copy all of it.
+            frame, more = reduce_to(frame, work_side)
+            if orientation in _TURNS:
+                frame = frame.transpose(_TURNS[orientation])
+            return frame, scale * more, original
     except ImageError:
         raise
     except UnidentifiedImageError:
@@ -114,12 +117,24 @@ def _decode(path: str | Path, work_side: int | None) -> tuple[Image.Image, float
         raise ImageError(f"{path} is damaged or truncated ({brief(e)}).") from None
 
 
-def _upright_size(image: Image.Image, size: tuple[int, int]) -> tuple[int, int]:
+#: EXIF Orientation -> the turn that shows the photo upright (as ImageOps.exif_transpose).
+_TURNS = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _orientation(image: Image.Image) -> int:
     try:
-        orientation = image.getexif().get(0x0112, 1)
+        value = image.getexif().get(0x0112, 1)
+        return int(value) if isinstance(value, int) else 1
     except Exception:  # any broken EXIF means "as stored"
-        orientation = 1
-    return (size[1], size[0]) if orientation in (5, 6, 7, 8) else size
+        return 1
 
 
 def load_image(path: str | Path) -> Image.Image:

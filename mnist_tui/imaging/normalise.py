@@ -137,10 +137,11 @@ def redraw_stroke(mask: np.ndarray, width: float = TARGET_STROKE) -> np.ndarray:
     inner = BOX * SUPERSAMPLE - 2 * radius  # the skeleton's box: the pen adds its radius
     scale = inner / max(mask.shape)
     size = (max(1, round(mask.shape[1] * scale)), max(1, round(mask.shape[0] * scale)))
-    resized = Image.fromarray(mask.astype(np.float32), mode="F").resize(
-        size, Image.Resampling.BILINEAR
+    resized = np.asarray(
+        Image.fromarray(mask.astype(np.float32), mode="F").resize(size, Image.Resampling.BOX)
     )
-    big = np.asarray(resized) >= 0.5
+    # A thin line shrunk a lot covers little of each pixel: keep it, relative to the most.
+    big = resized >= 0.5 * min(1.0, float(resized.max()))
     skeleton = np.pad(skeletonize(big), radius + SUPERSAMPLE)
     pen = dilation(skeleton, disk(radius)).astype(np.float32)
     # Pad to a multiple of the sampling so block averages line up.
@@ -156,5 +157,9 @@ def normalise(ink: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray
     redrawn stroke; the field is the model's input, 0..1.
     """
     clean = redraw_stroke(mask) if needs_new_stroke(mask) else ink
+    if float(clean.sum()) <= 0.0:
+        clean = ink
+    if float(clean.sum()) <= 0.0:
+        return clean, np.zeros((FIELD, FIELD), dtype=np.float32)
     digit = fit_into_box(*crop_to_ink(clean))
     return clean, place_by_centre_of_mass(digit)

@@ -32,6 +32,7 @@ import numpy as np
 from PIL import Image
 
 from mnist_tui.data.specs import DATASETS, standardise
+from mnist_tui.errors import ImageError
 from mnist_tui.imaging import paper as paper_stage
 from mnist_tui.imaging.load import (
     MAX_ASPECT,
@@ -89,6 +90,7 @@ __all__ = [
 MNIST_MEAN = DATASETS["mnist"].mean
 MNIST_STD = DATASETS["mnist"].std
 THUMBNAIL = 32  # longer side of a --steps picture, in pixels (one terminal cell each)
+MAX_DIGITS = 16  # more separate marks than this is a page of text, not a number
 EDGE = 2  # pixels around a digit's mask whose faint ink (anti-aliasing) it keeps
 
 
@@ -163,6 +165,11 @@ def prepare_digits(
     ink, _ = paper_stage.remove_lines(paper_stage.relative_ink(paper_light, paper))
     mask, floor = paper_stage.ink_mask(ink, name)
     labels, groups = find_digits(mask, ink, single=single)
+    if len(groups) > MAX_DIGITS:
+        raise ImageError(
+            f"{name}: {len(groups)} separate marks found: more than a number of "
+            f"{MAX_DIGITS} digits. Crop the photo to the digits, or use --single."
+        )
     digits, crops = [], []
     for group in groups:
         prepared = _prepare_group(ink, labels, group, floor)

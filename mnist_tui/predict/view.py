@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
-
-import numpy as np
 
 from mnist_tui.predict.core import DigitPrediction, Prediction
 from mnist_tui.ui.heatmap import Heatmap, HeatmapGrid, Tile
