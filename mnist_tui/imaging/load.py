@@ -91,8 +91,9 @@ def _decode(path: str | Path, work_side: int | None) -> tuple[Image.Image, float
             image = _open(path)
             width, height = image.size
             if work_side is not None and image.format == "JPEG":
-                # JPEG decodes at 1/2, 1/4 or 1/8 scale almost for free.
-                factor = max(width, height) / work_side
+                # JPEG decodes at 1/2, 1/4 or 1/8 scale almost for free: ask for the
+                # power of two that brings the photo to the working size or just below.
+                factor = 2 ** math.ceil(math.log2(max(1.0, max(width, height) / work_side)))
                 if factor >= 2:
                     image.draft(image.mode, (math.ceil(width / factor), math.ceil(height / factor)))
             frame = next(ImageSequence.Iterator(image))  # first frame of GIF/WebP/TIFF

@@ -24,6 +24,7 @@ from mnist_tui.errors import ImageError
 # Blocks across the longer side for the paper estimate: large enough that a pen stroke
 # never fills a block, small enough to follow a shadow's gradient.
 PAPER_BLOCKS = 16
+FLATTEN_FROM = 64  # images this large judge polarity against a local, not global, level
 MIN_BLOCK = 6  # pixels: tiny images still get several values per block
 PAPER_PERCENTILE = 90  # paper is the bright majority of a block
 # Ink must differ from the paper by at least this much (relative), otherwise the image
@@ -62,18 +63,58 @@ def background_level(grey: np.ndarray) -> tuple[float, float]:
 def needs_inversion(grey: np.ndarray) -> bool:
     """True when the ink is darker than the background (pen on paper).
 
-    The ink is taken as the pixels furthest from the border's level; whether they lie
-    below or above it decides. A mid-grey background works either way.
+    The ink is taken as the 1% of pixels furthest from the background; whether they
+    lie mostly below or above it decides (noise, on both sides, cancels out). On larger
+    images the background is the local median at a coarse scale (4x4 blocks), so that a
+    light gradient across a page is not taken for ink; small images (crops of one digit,
+    MNIST's own) use the border's level.
     """
-    level, _ = background_level(grey)
     step = max(1, int(math.sqrt(grey.size / 250_000)))  # a subsample judges as well
-    deviation = grey[::step, ::step].astype(np.float32) - level
+    sample = grey[::step, ::step].astype(np.float32)
+    if min(grey.shape) >= FLATTEN_FROM:
+        deviation = sample - block_level(sample, 50, 4)
+        level = float(np.median(block_level(sample, 50, 4)))
+    else:
+        level, _ = background_level(grey)
+        deviation = sample - level
     far = np.abs(deviation)
-    threshold = np.quantile(far, 0.95)
+    threshold = np.quantile(far, 0.99)
     ink = deviation[far >= max(float(threshold), 1e-6)]
     if ink.size == 0:
         return level > 0.5
     return float(ink.mean()) < 0.0
+
+
+def block_level(values: np.ndarray, percentile: float, blocks: int) -> np.ndarray:
+    """A percentile of each of about blocks x blocks tiles, smoothed, at full size."""
+    from PIL import Image
+    from scipy import ndimage
+
+    height, width = values.shape
+    small = values
+    if min(height, width) >= 16 * blocks:
+        small = np.asarray(Image.fromarray(values, mode="F").reduce(4), dtype=np.float32)
+    h, w = small.shape
+    side = max(MIN_BLOCK, math.ceil(max(h, w) / blocks))
+    rows, cols = math.ceil(h / side), math.ceil(w / side)
+    padded = np.pad(small, ((0, rows * side - h), (0, cols * side - w)), mode="edge")
+    tiles = padded.reshape(rows, side, cols, side).transpose(0, 2, 1, 3).reshape(rows, cols, -1)
+    grid = np.percentile(tiles, percentile, axis=-1).astype(np.float32)
+    if min(rows, cols) >= 3:
+        grid = ndimage.median_filter(grid, size=3, mode="nearest")
+    # Each grid value is its block's centre; the padded grid spans the padded image, so
+    # resizing it to the padded size (in original pixels) and cutting the padding aligns.
+    scale = height / h
+    full = (round(cols * side * scale), round(rows * side * scale))
+    level = Image.fromarray(grid, mode="F").resize(full, Image.Resampling.BILINEAR)
+    level = np.asarray(level, dtype=np.float32)[:height, :width]
+    if level.shape != values.shape:  # rounding: pad with the edge values
+        level = np.pad(
+            level,
+            ((0, height - level.shape[0]), (0, width - level.shape[1])),
+            mode="edge",
+        )
+    return level
 
 
 def paper_level(paper_light: np.ndarray) -> np.ndarray:
@@ -84,34 +125,7 @@ def paper_level(paper_light: np.ndarray) -> np.ndarray:
     interpolation brings the grid back to full size. Large images are first averaged
     down (4x4): the estimate is coarse anyway, and that keeps it cheap.
     """
-    from PIL import Image
-    from scipy import ndimage
-
-    height, width = paper_light.shape
-    small = paper_light
-    if min(height, width) >= 16 * PAPER_BLOCKS:
-        small = np.asarray(Image.fromarray(paper_light, mode="F").reduce(4), dtype=np.float32)
-    h, w = small.shape
-    side = max(MIN_BLOCK, math.ceil(max(h, w) / PAPER_BLOCKS))
-    rows, cols = math.ceil(h / side), math.ceil(w / side)
-    padded = np.pad(small, ((0, rows * side - h), (0, cols * side - w)), mode="edge")
-    blocks = padded.reshape(rows, side, cols, side).transpose(0, 2, 1, 3).reshape(rows, cols, -1)
-    grid = np.percentile(blocks, PAPER_PERCENTILE, axis=-1).astype(np.float32)
-    if min(rows, cols) >= 3:
-        grid = ndimage.median_filter(grid, size=3, mode="nearest")
-    # Each grid value is its block's centre; the padded grid spans the padded image, so
-    # resizing it to the padded size (in original pixels) and cutting the padding aligns.
-    scale = height / h
-    full = (round(cols * side * scale), round(rows * side * scale))
-    level = Image.fromarray(grid, mode="F").resize(full, Image.Resampling.BILINEAR)
-    level = np.asarray(level, dtype=np.float32)[:height, :width]
-    if level.shape != paper_light.shape:  # rounding: pad with the edge values
-        level = np.pad(
-            level,
-            ((0, height - level.shape[0]), (0, width - level.shape[1])),
-            mode="edge",
-        )
-    return level
+    return block_level(paper_light, PAPER_PERCENTILE, PAPER_BLOCKS)
 
 
 def relative_ink(paper_light: np.ndarray, paper: np.ndarray) -> np.ndarray:
@@ -146,6 +160,15 @@ def line_strength(ink: np.ndarray, axis: int) -> np.ndarray:
     return opening(band, footprint)
 
 
+def _max_pool(values: np.ndarray, factor: int) -> np.ndarray:
+    """Maxima of factor x factor blocks (the ragged edge dropped)."""
+    if factor == 1:
+        return values
+    h, w = (values.shape[0] // factor) * factor, (values.shape[1] // factor) * factor
+    blocks = values[:h, :w].reshape(h // factor, factor, w // factor, factor)
+    return blocks.max(axis=(1, 3))
+
+
 def remove_lines(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(ink without ruled/squared paper lines, the lines found).
 
@@ -153,17 +176,15 @@ def remove_lines(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     strength; the line's own pixels (and faint edges next to it) go to 0. Large images
     are searched at half size (2x2 maxima keep a thin line whole), then expanded back.
     """
-    coarse = ink
-    if min(ink.shape) >= 400:
-        h, w = (ink.shape[0] // 2) * 2, (ink.shape[1] // 2) * 2
-        coarse = np.maximum(
-            np.maximum(ink[0:h:2, 0:w:2], ink[1:h:2, 0:w:2]),
-            np.maximum(ink[0:h:2, 1:w:2], ink[1:h:2, 1:w:2]),
-        )
+    # Lines are searched at about 350 pixels on the short side: block maxima keep a
+    # thin line whole, and the openings cost a fraction of full size.
+    factor = max(1, min(ink.shape) // 350)
+    coarse = _max_pool(ink, factor)
     lines = np.maximum(line_strength(coarse, 1), line_strength(coarse, 0))
-    if coarse is not ink:
-        lines = np.repeat(np.repeat(lines, 2, axis=0), 2, axis=1)
-        lines = np.pad(lines, ((0, ink.shape[0] % 2), (0, ink.shape[1] % 2)), mode="edge")
+    if factor > 1:
+        lines = np.repeat(np.repeat(lines, factor, axis=0), factor, axis=1)
+        extra = (ink.shape[0] - lines.shape[0], ink.shape[1] - lines.shape[1])
+        lines = np.pad(lines, ((0, extra[0]), (0, extra[1])), mode="edge")
     if not lines.any():
         return ink, lines
     cleaned = np.where(ink > 2.0 * lines, ink, np.clip(ink - lines, 0.0, None))

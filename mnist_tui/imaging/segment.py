@@ -22,10 +22,12 @@ LINE_LENGTH = 2.5  # a thin piece this many times longer than a digit is a paper
 LINE_THINNESS = 0.12  # ...when its short side is under this share of its long side
 SHORT_GROUP = 0.3  # groups under 30% of the tallest group's height are dots and dashes
 OVERLAP = 0.5  # pieces overlapping by half the narrower's width belong to one digit
-WIDE = 1.25  # a group wider than this times its height holds several digits...
+WIDE = 1.4  # a group wider than this times its height may hold several digits...
 DIGIT_ASPECT = 0.75  # ...about width / (0.75 * height) of them
 CUT_WINDOW = 0.25  # search for a cut within this share of a digit's width of the guess
 THIN_JOIN = 2.0  # a cut through at most this many stroke widths of ink is a clean split
+PART_HEIGHT = 0.6  # every part of a cut must be this share of the group's height: a wide
+# 7 or 2 cut through its bar leaves a flat part, so it is one wide digit after all
 
 
 @dataclass
@@ -179,8 +181,8 @@ def split_touching(group: Group, labels: np.ndarray) -> list[Group]:
     for start, end in zip([0, *cuts], [*cuts, group.width], strict=True):
         columns = mask[:, start:end]
         rows = np.flatnonzero(columns.any(axis=1))
-        if rows.size == 0:
-            continue
+        if rows.size == 0 or rows[-1] + 1 - rows[0] < PART_HEIGHT * group.height:
+            return [group]  # a flat part: one wide digit, not several
         part = Group(
             group.top + int(rows[0]),
             group.left + start,
