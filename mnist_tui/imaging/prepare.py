@@ -189,7 +189,7 @@ def prepare_digits(
         )
     if not digits:
         raise paper_stage.no_digit(name)
-    found = [] if not steps else _steps(grey.pixels, ink, labels, groups, crops, digits)
+    found = [] if not steps else _steps(grey.pixels, inverted, ink, labels, groups, crops, digits)
     return Reading(name, digits, inverted, found)
 
 
@@ -247,6 +247,7 @@ def thumbnail(values: np.ndarray, pool=np.max, side: int = THUMBNAIL) -> np.ndar
 
 def _steps(
     grey: np.ndarray,
+    inverted: bool,
     ink: np.ndarray,
     labels: np.ndarray,
     groups: list[Group],
@@ -255,7 +256,9 @@ def _steps(
 ) -> list[Step]:
     kept = np.isin(labels, [label for g in groups for label in g.labels])
     found = [
-        Step("grey", thumbnail(grey, np.mean)),
+        # Block minima keep a thin dark pen visible in the small picture (maxima for
+        # light ink).
+        Step("grey", thumbnail(grey, np.min if inverted else np.max)),
         Step("paper removed", thumbnail(ink)),
         Step("ink found", thumbnail(kept.astype(np.float32))),
     ]
