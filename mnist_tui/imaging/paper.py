@@ -124,8 +124,13 @@ def paper_level(paper_light: np.ndarray) -> np.ndarray:
     `paper_light` has light paper and dark ink. Each block's 90th percentile is the
     paper there; a 3x3 median over blocks overrules a block the ink filled; bilinear
     interpolation brings the grid back to full size. Large images are first averaged
-    down (4x4): the estimate is coarse anyway, and that keeps it cheap.
+    down (4x4): the estimate is coarse anyway, and that keeps it cheap. Small images
+    (a crop of one digit, MNIST's own 28x28) have no light to even out: their paper is
+    the border's level, so a thick stroke filling a block is never taken for paper.
     """
+    if min(paper_light.shape) < FLATTEN_FROM:
+        level, _ = background_level(paper_light)
+        return np.full(paper_light.shape, level, dtype=np.float32)
     return block_level(paper_light, PAPER_PERCENTILE, PAPER_BLOCKS)
 
 

@@ -91,7 +91,8 @@ MNIST_MEAN = DATASETS["mnist"].mean
 MNIST_STD = DATASETS["mnist"].std
 THUMBNAIL = 32  # longer side of a --steps picture, in pixels (one terminal cell each)
 MAX_DIGITS = 16  # more separate marks than this is a page of text, not a number
-EDGE = 2  # pixels around a digit's mask whose faint ink (anti-aliasing) it keeps
+EDGE = 2  # pixels (at least; a sixth of the digit's height) around a digit's mask whose
+# faint ink (anti-aliasing) it keeps
 
 
 @dataclass(frozen=True)
@@ -199,9 +200,10 @@ def _prepare_group(
     """(clean crop, 28x28 pixels) of one group, or None when nothing is left of it."""
     from skimage.morphology import dilation, disk
 
-    top, left = max(0, group.top - EDGE), max(0, group.left - EDGE)
-    bottom = min(ink.shape[0], group.bottom + EDGE)
-    right = min(ink.shape[1], group.right + EDGE)
+    edge = min(max(EDGE, group.height // 6), 2 * EDGE)
+    top, left = max(0, group.top - edge), max(0, group.left - edge)
+    bottom = min(ink.shape[0], group.bottom + edge)
+    right = min(ink.shape[1], group.right + edge)
     if group.cut:  # a cut part must not take its neighbour's ink across the cut
         left, right = group.left, group.right
     window = labels[top:bottom, left:right]
@@ -214,7 +216,7 @@ def _prepare_group(
     if not mine.any():
         return None
     # Faint edges next to this digit's strokes, never ink of another piece.
-    near = dilation(mine, disk(EDGE)) & ((window == 0) | mine)
+    near = dilation(mine, disk(edge)) & ((window == 0) | mine)
     values = np.where(near, ink[top:bottom, left:right], 0.0)
     peak = float(np.percentile(values[mine], 95))
     if peak <= floor:

@@ -22,10 +22,12 @@ LINE_LENGTH = 2.5  # a thin piece this many times longer than a digit is a paper
 LINE_THINNESS = 0.12  # ...when its short side is under this share of its long side
 SHORT_GROUP = 0.3  # groups under 30% of the tallest group's height are dots and dashes
 OVERLAP = 0.5  # pieces overlapping by half the narrower's width belong to one digit
-WIDE = 1.4  # a group wider than this times its height may hold several digits...
+FRAGMENT = 0.6  # a group under 60% of the tallest's height is part of a digit (a 5's bar)
+NEAR = 0.3  # ...when it is within 30% of the tallest's height of a digit beside it
+WIDE = 1.8  # a group wider than this times its height may hold several digits...
 DIGIT_ASPECT = 0.75  # ...about width / (0.75 * height) of them
 CUT_WINDOW = 0.25  # search for a cut within this share of a digit's width of the guess
-THIN_JOIN = 2.0  # a cut through at most this many stroke widths of ink is a clean split
+THIN_JOIN = 1.2  # a cut through at most this many stroke widths of ink is a clean split
 PART_HEIGHT = 0.6  # every part of a cut must be this share of the group's height: a wide
 # 7 or 2 cut through its bar leaves a flat part, so it is one wide digit after all
 
@@ -133,8 +135,29 @@ def group_pieces(found: list[Piece]) -> list[Group]:
     if not groups:
         return []
     tallest = max(g.height for g in groups)
-    groups = [g for g in groups if g.height >= SHORT_GROUP * tallest]
-    return sorted(groups, key=lambda g: g.left)
+    groups = attach_fragments(sorted(groups, key=lambda g: g.left), tallest)
+    return [g for g in groups if g.height >= SHORT_GROUP * tallest]
+
+
+def attach_fragments(groups: list[Group], tallest: int) -> list[Group]:
+    """Join groups far shorter than a digit (a detached bar, a broken stroke) to the
+    nearest full-height digit beside them, when it is close."""
+    whole = [g for g in groups if g.height >= FRAGMENT * tallest]
+    if not whole:
+        return groups
+    kept = list(whole)
+    for part in (g for g in groups if g.height < FRAGMENT * tallest):
+        gaps = [max(d.left - part.right, part.left - d.right, 0) for d in whole]
+        nearest = int(np.argmin(gaps))
+        if gaps[nearest] > NEAR * tallest:
+            kept.append(part)
+            continue
+        target = whole[nearest]
+        target.top, target.left = min(target.top, part.top), min(target.left, part.left)
+        target.bottom = max(target.bottom, part.bottom)
+        target.right = max(target.right, part.right)
+        target.labels.extend(part.labels)
+    return sorted(kept, key=lambda g: g.left)
 
 
 def one_group(found: list[Piece]) -> list[Group]:
