@@ -169,7 +169,7 @@ def preprocess_document(mean: float, std: float, num_classes: int) -> dict[str, 
             },
             {
                 "step": "stroke",
-                "rule": "when the stroke would be under 1.6 or over 5.5 pixels wide at the "
+                "rule": "when the stroke would be under 1.6 or over 9 pixels wide at the "
                 "20-pixel box (and the digit is over 28 pixels), it is redrawn: skeleton, "
                 "round pen 2.6 pixels wide, 4x supersampled",
             },

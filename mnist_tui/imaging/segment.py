@@ -102,6 +102,7 @@ def keep_writing(found: list[Piece], shape: tuple[int, int]) -> list[Piece]:
         return []
     strongest = max(p.strength for p in found)
     found = [p for p in found if p.strength >= WEAK_SHARE * strongest]
+    largest = max(p.area for p in found)  # the largest piece may have been a weak blob
     big = [p for p in found if p.area >= 0.25 * largest]
     digit_height = float(np.median([p.bottom - p.top for p in big]))
     kept = []
