@@ -295,9 +295,7 @@ def test_feature_maps_for_an_image_match_predict(trained_run: Path, tmp_path: Pa
     assert f"the model predicts {best} ({expected[best]:.1%})" in out
 
 
-def test_image_steps_show_how_the_input_was_made(
-    trained_run: Path, tmp_path: Path, capsys
-) -> None:
+def test_image_steps_show_how_the_input_was_made(trained_run: Path, tmp_path: Path, capsys) -> None:
     image = image_of_a_one(tmp_path / "one.png")
     args = ["inspect", "conv1", "--image", image, "--steps", "--runs-dir", trained_run.parent]
     code, out, err = run_cli(args, capsys)
