@@ -62,6 +62,15 @@ def check_size(width: int, height: int, name: str) -> None:
 
 def _open(path: Path) -> Image.Image:
     """Open lazily (header only) after checking the path; size checked, nothing decoded."""
+    try:
+        return _open_checked(path)
+    except OSError as e:  # a name too long, a folder without permission...
+        if isinstance(e, UnidentifiedImageError):
+            raise
+        raise ImageError(f"{path}: cannot be opened ({brief(e)}).") from None
+
+
+def _open_checked(path: Path) -> Image.Image:
     if not path.exists():
         raise ImageError(f"{path}: no such file. Check the path.")
     if path.is_dir():
