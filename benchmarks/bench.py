@@ -197,6 +197,14 @@ def bench_levers(table: Table, device: str, n: Repeats) -> None:
         table.add(f"lever: {lever.name}", f"{rate:,.0f} img/s ({rate / reference:.2f}x)", n.levers)
 
 
+def bench_imaging(table: Table, n: Repeats) -> None:
+    """Preparing a 12 MP phone photo (benchmarks/imaging_cost.py)."""
+    from benchmarks.imaging_cost import rows
+
+    for figure, value, runs in rows(n.predict):
+        table.add(figure, value, runs)
+
+
 def bench_startup(table: Table, n: Repeats) -> None:
     helps = repeat(n.startup, lambda: run_process(mnist_command("--help")).seconds)
     torch_import = repeat(n.startup, lambda: run_process(IMPORT_TORCH).seconds)
@@ -341,6 +349,8 @@ def bench_device(device: str, args: argparse.Namespace, n: Repeats, runs_dir: Pa
         bench_inference(table, args.root, device, n, runs_dir)
     if device == "cpu" and "startup" not in skip:
         bench_startup(table, n)
+    if device == "cpu" and "imaging" not in skip:
+        bench_imaging(table, n)
     return table
 
 
@@ -353,7 +363,7 @@ def main(argv: list[str] | None = None) -> None:
         "--skip",
         nargs="*",
         default=[],
-        choices=("train", "target", "levers", "startup", "inference"),
+        choices=("train", "target", "levers", "startup", "inference", "imaging"),
     )
     parser.add_argument("--val-size", type=int, help="for datasets smaller than MNIST (tests)")
     parser.add_argument("--out", type=Path, help="also write the tables (markdown) here")

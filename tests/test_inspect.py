@@ -295,6 +295,15 @@ def test_feature_maps_for_an_image_match_predict(trained_run: Path, tmp_path: Pa
     assert f"the model predicts {best} ({expected[best]:.1%})" in out
 
 
+def test_image_steps_show_how_the_input_was_made(trained_run: Path, tmp_path: Path, capsys) -> None:
+    image = image_of_a_one(tmp_path / "one.png")
+    args = ["inspect", "conv1", "--image", image, "--steps", "--runs-dir", trained_run.parent]
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    assert "preparation steps" in out and "paper removed" in out and "28x28 input" in out
+    assert out.index("preparation steps") < out.index("feature maps")
+
+
 def test_linear_layer_strip_and_bar_png(trained_run: Path, tmp_path: Path, capsys) -> None:
     image = image_of_a_one(tmp_path / "one.png")
     png = tmp_path / "fc1.png"
@@ -322,6 +331,7 @@ def test_linear_layer_strip_and_bar_png(trained_run: Path, tmp_path: Path, capsy
         (["conv1", "--run", "nope"], "No run 'nope'"),
         (["conv1", "--random", "--model", "resnet9000"], "not a model"),
         (["conv1", "--image", "x.png", "--all"], "do not apply to --image"),
+        (["conv1", "--steps"], "--steps shows how --image is prepared"),
     ],
 )
 def test_bad_input_is_one_line(

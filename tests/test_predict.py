@@ -183,3 +183,83 @@ def test_predict_subprocess_plain_output(trained_run: Path, paper_digits: list[P
     assert done.returncode == 0, done.stderr
     assert "\x1b[" not in done.stdout
     assert "@" in done.stdout  # the densest ramp character: the digit preview is there
+
+
+# --- several digits, doubt, steps (issue 19) ---------------------------------------------
+
+
+def _number_image(synthetic_root: Path, path: Path, gap: int = 30) -> tuple[Path, str]:
+    """Three synthetic test digits side by side, dark ink on white, with gaps."""
+    images, labels = test_digits(synthetic_root, 3)
+    tiles = [255 - np.asarray(Image.fromarray(i).resize((84, 84)), dtype=np.uint8) for i in images]
+    page = np.full((160, 3 * 84 + 2 * gap + 80), 255, np.uint8)
+    left = 40
+    for tile in tiles:
+        page[38:122, left : left + 84] = np.minimum(page[38:122, left : left + 84], tile)
+        left += 84 + gap
+    Image.fromarray(page).save(path)
+    return path, "".join(str(int(y)) for y in labels)
+
+
+def test_several_digits_are_read_left_to_right(
+    trained_run: Path, synthetic_root: Path, tmp_path: Path, capsys
+) -> None:
+    path, truth = _number_image(synthetic_root, tmp_path / "number.png")
+    code, results, err = predict_json([path, "--run", trained_run, "--top-k", "2"], capsys)
+    assert code == 0, err
+    (record,) = results
+    assert record["number"] == "".join(str(d["digit"]) for d in record["digits"])
+    assert len(record["digits"]) == 3 and "digit" not in record
+    lefts = [d["box"][0] for d in record["digits"]]
+    assert lefts == sorted(lefts) and lefts[0] >= 30
+    assert sum(a == b for a, b in zip(record["number"], truth, strict=True)) >= 2
+    assert all(len(d["top_k"]) == 2 and isinstance(d["unsure"], bool) for d in record["digits"])
+    code, out, _ = run_cli(["predict", path, "--run", trained_run], capsys)
+    assert code == 0 and record["number"] in out and "#3:" in out
+
+
+def test_single_reads_the_whole_image_as_one_digit(
+    trained_run: Path, synthetic_root: Path, tmp_path: Path, capsys
+) -> None:
+    path, _ = _number_image(synthetic_root, tmp_path / "number.png")
+    code, results, err = predict_json([path, "--single", "--run", trained_run], capsys)
+    assert code == 0, err
+    assert "number" not in results[0] and isinstance(results[0]["digit"], int)
+
+
+def test_unsure_answers_are_marked_with_a_hint(paper_digits: list[Path]) -> None:
+    """A model torn between two classes is unsure; a confident one is not."""
+    from mnist_tui.predict.core import predict_readings, read_all
+
+    def torn(inputs: torch.Tensor) -> torch.Tensor:
+        logits = torch.zeros(inputs.shape[0], 10)
+        logits[:, 3] = 5.0
+        logits[:, 8] = 4.9
+        return logits
+
+    def sure(inputs: torch.Tensor) -> torch.Tensor:
+        logits = torch.zeros(inputs.shape[0], 10)
+        logits[:, 3] = 12.0
+        return logits
+
+    readings, _ = read_all(paper_digits[:1], invert=None)
+    classes = [str(d) for d in range(10)]
+    (doubtful,) = predict_readings(Classifier(torn, classes, 0.13, 0.31, "t"), readings, 3)
+    (confident,) = predict_readings(Classifier(sure, classes, 0.13, 0.31, "t"), readings, 3)
+    assert doubtful.unsure and doubtful.to_json()["unsure"] is True
+    assert "thicker pen" in doubtful.to_json()["hint"]
+    assert not confident.unsure and "hint" not in confident.to_json()
+    from rich.console import Console
+
+    from mnist_tui.predict.view import prediction_view
+
+    console = Console(record=True, width=100, color_system=None)
+    console.print(prediction_view(doubtful))
+    assert "unsure" in console.export_text()
+
+
+def test_steps_show_each_stage(trained_run: Path, paper_digits: list[Path], capsys) -> None:
+    code, out, err = run_cli(["predict", paper_digits[0], "--steps", "--run", trained_run], capsys)
+    assert code == 0, err
+    for stage in ("grey", "paper removed", "ink found", "stroke matched", "28x28 input"):
+        assert stage in out

@@ -36,6 +36,10 @@ def inspect_command(
             help="With --image: force the polarity, as in `mnist predict`. Default: judged.",
         ),
     ] = None,
+    steps: Annotated[
+        bool,
+        typer.Option("--steps", help="With --image: show each stage of its preparation."),
+    ] = False,
     in_channel: Annotated[
         int | None,
         typer.Option(help="Kernels of this input channel only (default: averaged over all)."),
@@ -72,6 +76,7 @@ def inspect_command(
         runs_dir=runs_dir,
         image=image,
         invert=invert,
+        steps=steps,
         png=png,
         show=not png_only,
         in_channel=in_channel,

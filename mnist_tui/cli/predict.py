@@ -39,6 +39,17 @@ def predict(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    single: Annotated[
+        bool,
+        typer.Option(
+            "--single",
+            help="Read the whole image as one digit (default: every digit, left to right).",
+        ),
+    ] = False,
+    steps: Annotated[
+        bool,
+        typer.Option("--steps", help="Show each stage of the preparation as a small heatmap."),
+    ] = False,
     export: Annotated[
         Path | None,
         typer.Option(
@@ -56,7 +67,11 @@ def predict(
     runs_dir: RunsDir = Path("runs"),
     plain: Plain = False,
 ) -> None:
-    """Which digit is this? Preprocesses each image the MNIST way and shows what the model saw."""
+    """Which digits are these? Reads each image the MNIST way and shows what the model saw.
+
+    Photos of paper work: uneven light, ruled or squared paper, thin pens, small digits
+    on large pages. Several digits side by side are read left to right.
+    """
     from mnist_tui.predict import core as predicting
     from mnist_tui.runs.folders import check_run_spec
 
@@ -72,12 +87,12 @@ def predict(
     predicting.check_top_k(top_k, None)
     check_run_spec(run)
     paths, failures = predicting.expand_inputs(images)
-    prepared, bad_images = predicting.prepare_all(paths, invert)
+    readings, bad_images = predicting.read_all(paths, invert, single=single, steps=steps)
     failures += bad_images
     for failure in failures:
         stderr_line(failure.message)
     results: list[predicting.Prediction] = []
-    if prepared:  # nothing to predict needs no model: the failures above say why
+    if readings:  # nothing to predict needs no model: the failures above say why
         if export is not None:
             from mnist_tui.predict.exported import classifier_from_export
 
@@ -85,7 +100,7 @@ def predict(
         else:
             classifier = predicting.classifier_from_run(weights_run(run, runs_dir))
         top_k = predicting.check_top_k(top_k, len(classifier.classes))
-        results = predicting.predict(classifier, prepared, top_k)
+        results = predicting.predict_readings(classifier, readings, top_k)
     if as_json:
         import json
 

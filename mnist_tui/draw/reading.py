@@ -1,8 +1,8 @@
 """What the network reads in the drawing: preparation (imaging) + one forward pass.
 
-`model_input` is the one place that calls mnist_tui.imaging, so that `mnist draw`
-prepares a drawing exactly as `mnist predict` prepares a file (and the saved PNG reads
-the same). Point it at imaging's new entry point when that changes.
+`model_input` is the one place that calls mnist_tui.imaging, through the entry point
+`mnist predict` uses (`prepare_digits`), so a drawing is prepared exactly as a file is
+(and the saved PNG reads the same). The canvas holds one digit: `single=True`.
 """
 
 from __future__ import annotations
@@ -10,11 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 
 from mnist_tui.draw.model import DrawModel
 from mnist_tui.errors import ImageError
-from mnist_tui.imaging.prepare import PreparedDigit, prepare_image
+from mnist_tui.imaging.prepare import PreparedDigit, prepare_digits
 
 #: Below this top probability the answer is marked unsure.
 UNSURE_BELOW = 0.6
@@ -24,7 +23,8 @@ def model_input(grey: np.ndarray) -> PreparedDigit | None:
     """The 28x28 input `mnist predict` would make of this 8-bit light-on-dark drawing;
     None while nothing is drawn (or too little to call a digit)."""
     try:
-        return prepare_image(Image.fromarray(grey, mode="L"), invert=False, name="drawing")
+        reading = prepare_digits(grey, invert=False, single=True, name="drawing")
+        return reading.digits[0]
     except ImageError:
         return None
 

@@ -140,24 +140,54 @@ def preprocess_document(mean: float, std: float, num_classes: int) -> dict[str, 
                 "pixels composited onto a background that contrasts with the opaque ones",
             },
             {
+                "step": "working size",
+                "rule": f"reduce (box average) to at most {imaging.WORK_SIDE} pixels on the "
+                f"longer side; refuse over {imaging.MAX_PIXELS // 1_000_000} megapixels or an "
+                f"aspect ratio over {imaging.MAX_ASPECT}:1",
+            },
+            {
                 "step": "polarity",
                 "rule": "background level = median of the border pixels (border width "
                 "max(1, min(height, width) // 20)); the 5% of pixels furthest from it "
                 "are the ink; if their mean is below the level (dark ink on light "
-                "paper), invert: x = 1 - x",
+                "paper), the image is used as it is, else inverted (x = 1 - x), so that "
+                "the paper is light",
             },
             {
-                "step": "background",
-                "rule": f"noise = 1.4826 * median absolute deviation of the border; "
-                f"floor = level + {imaging.NOISE_SIGMAS:g} * noise; peak = 99.9th "
-                f"percentile; x = clip((x - floor) / (peak - floor), 0, 1); no digit "
-                f"if peak - level < {imaging.MIN_CONTRAST:g}",
+                "step": "paper",
+                "rule": "paper level = 90th percentile of each of about 16x16 blocks, "
+                "3x3 median over blocks, bilinear back to full size; ink = clip((paper - "
+                "x) / paper, 0, 1): ink relative to the local paper",
+            },
+            {
+                "step": "paper lines",
+                "rule": "grey opening along rows and columns with a line 85% of the "
+                "image long (tilt up to 1.5 degrees tolerated); pixels explained by such "
+                "a line lose it",
+            },
+            {
+                "step": "ink",
+                "rule": f"hysteresis threshold: strong = Otsu's threshold of the pixels "
+                f"above {imaging.NOISE_SIGMAS:g} robust standard deviations of noise, weak = "
+                f"half of it; no digit if the strongest ink is under {imaging.MIN_CONTRAST:g}",
+            },
+            {
+                "step": "digits",
+                "rule": "connected components; specks, weak blobs and paper-line remains "
+                "dropped; pieces overlapping horizontally by half joined; groups wider "
+                "than 1.25 times their height cut at the thinnest column; left to right",
             },
             {
                 "step": "crop",
-                "rule": f"bounding box of the ink, leaving out {imaging.TRIM_MASS:.1%} of "
-                "the ink mass on each side (specks), plus a margin of 10% of its longer "
-                "side; pixels outside the box set to 0",
+                "rule": f"each digit's ink (above the noise, stretched so its 95th "
+                f"percentile is 1), bounding box leaving out {imaging.TRIM_MASS:.1%} of the "
+                "ink mass on each side, plus a margin of 10% of its longer side",
+            },
+            {
+                "step": "stroke",
+                "rule": "when the stroke would be under 1.6 or over 9 pixels wide at the "
+                "20-pixel box (and the digit is over 28 pixels), it is redrawn: skeleton, "
+                "round pen 2.6 pixels wide, 4x supersampled",
             },
             {
                 "step": "fit",

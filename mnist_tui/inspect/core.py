@@ -15,7 +15,7 @@ from rich.text import Text
 from torch import nn
 
 from mnist_tui.errors import ConfigError
-from mnist_tui.imaging.prepare import MNIST_MEAN, MNIST_STD, PreparedDigit, prepare_digit
+from mnist_tui.imaging.prepare import MNIST_MEAN, MNIST_STD, Reading, prepare_digits
 from mnist_tui.inspect import probe
 from mnist_tui.inspect import view as inspect_view
 from mnist_tui.models import checkpoints
@@ -46,6 +46,7 @@ class InspectRequest:
     runs_dir: Path = Path("runs")
     image: Path | None = None
     invert: bool | None = None
+    steps: bool = False  # with image: also show each stage of the preparation
     png: Path | None = None
     show: bool = True  # False: only the PNG (--png-only)
     in_channel: int | None = None
@@ -116,6 +117,8 @@ def inspect(request: InspectRequest) -> list[RenderableType]:
         raise ConfigError("--image and --in-channel need a layer, e.g. `mnist inspect conv1`.")
     if request.layer is None and (request.all_inputs or request.png):
         raise ConfigError("--all and --png need a layer, e.g. `mnist inspect conv2 --all`.")
+    if request.steps and request.image is None:
+        raise ConfigError("--steps shows how --image is prepared: give --image FILE too.")
     if request.image is not None and (request.in_channel is not None or request.all_inputs):
         raise ConfigError("--in-channel and --all choose kernels; they do not apply to --image.")
     if request.png is not None:
@@ -127,15 +130,20 @@ def inspect(request: InspectRequest) -> list[RenderableType]:
                 f"--png {request.png} is the --image file: writing the maps there would "
                 "destroy the image. Give another file name."
             )
-    # The image is read before the model is loaded: a bad file is named as itself.
-    digit = prepare_digit(request.image, invert=request.invert) if request.image else None
+    # The image is read before the model is loaded: a bad file is named as itself. The
+    # whole image is one digit here: a layer's maps are for one input.
+    reading = (
+        prepare_digits(request.image, invert=request.invert, single=True, steps=request.steps)
+        if request.image
+        else None
+    )
     inspected = load_model(request)
     notice = _random_notice(inspected)
     if request.layer is None:
         summary = probe.summarize(inspected.model)
         return [*notice, inspect_view.summary_view(summary, inspected.source)]
-    if request.image is not None and digit is not None:
-        parts = _feature_maps(request, inspected, request.layer, request.image, digit)
+    if request.image is not None and reading is not None:
+        parts = _feature_maps(request, inspected, request.layer, request.image, reading)
     else:
         parts = _kernels(request, inspected, request.layer)
     return [*notice, *parts]
@@ -188,9 +196,10 @@ def _feature_maps(
     inspected: InspectedModel,
     layer: str,
     image: Path,
-    digit: PreparedDigit,
+    reading: Reading,
 ) -> list[RenderableType]:
     probe.find_layer(inspected.model, layer)
+    digit = reading.digits[0]
     # Exactly what `mnist predict` feeds the model: the checkpoint's mean/std.
     activations = probe.feature_maps(
         inspected.model, layer, digit.normalized(inspected.mean, inspected.std)
@@ -212,6 +221,8 @@ def _feature_maps(
         else:
             draw_values(request.png, activations.values, title)
     parts: list[RenderableType] = []
+    if request.show and reading.steps:
+        parts.append(inspect_view.steps_view([(step.name, step.pixels) for step in reading.steps]))
     if request.show:
         parts.append(
             inspect_view.activation_view(

@@ -119,6 +119,12 @@ def kernel_view(kernels: Kernels, source: str, mode: Mode = "auto") -> Group:
     )
 
 
+def steps_view(steps: list[tuple[str, np.ndarray]], mode: Mode = "auto") -> Group:
+    """How the image became the model's input: each stage as a small grey heatmap."""
+    tiles = [Tile(name, Heatmap(pixels, "grey", mode=mode)) for name, pixels in steps]
+    return Group(Text("preparation steps:", style="bold"), HeatmapGrid(tiles), Text(""))
+
+
 def digit_preview(pixels: np.ndarray, mode: Mode = "auto") -> Group:
     """The 28x28 image the model saw (0..1, light ink on dark)."""
     return Group(Text("what the model saw:"), Heatmap(pixels, "grey", mode=mode))

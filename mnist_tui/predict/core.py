@@ -5,8 +5,10 @@ The model is any `Classifier`: a callable taking an (N, 1, 28, 28) float32 tenso
 class names and the normalisation. `classifier_from_run` builds one from a run's
 checkpoint on the CPU; other loaders (exported models) return the same type.
 
-Each image is prepared on its own (imaging.prepare_digit); a file that fails becomes a
-`Failure` carrying its one-line message while the others are still predicted.
+Each image is read on its own (imaging.prepare_digits: every digit in it, left to right,
+or the whole image as one digit with `single`); a file that fails becomes a `Failure`
+carrying its one-line message while the others are still predicted. A digit whose top
+probability is low, or whose top two are close, is marked `unsure` with a hint.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import torch
 
 from mnist_tui.errors import ConfigError, ImageError, MnistError
 from mnist_tui.fsutil import describe_os_error
-from mnist_tui.imaging.prepare import PreparedDigit, prepare_digit
+from mnist_tui.imaging.prepare import PreparedDigit, Reading, prepare_digit, prepare_digits
 from mnist_tui.models import checkpoints
 from mnist_tui.runs.folders import RunFolder
 
@@ -31,6 +33,11 @@ IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 )
 BATCH = 256  # images per forward pass: bounded memory for directories of thousands
+# A digit is "unsure" below this top probability, or when the runner-up is this close.
+UNSURE_PROBABILITY = 0.6
+UNSURE_MARGIN = 0.3
+UNSURE_HINT = "crop closer to the digits, write with a thicker pen, or take the photo in more light"
+TOUCHING_HINT = "some digits touch and could not be split: leave a gap between them"
 
 
 @dataclass(frozen=True)
@@ -45,26 +52,83 @@ class Classifier:
 
 
 @dataclass(frozen=True)
+class DigitPrediction:
+    """One digit found in an image: its answer, input and place."""
+
+    index: int  # class index of the top prediction
+    label: str
+    probability: float
+    top_k: list[tuple[str, float]]
+    pixels: list[list[float]] = field(repr=False)
+    box: tuple[int, int, int, int] | None = None  # left, top, right, bottom in the image
+    unsure: bool = False
+    touching: bool = False  # probably touching digits that could not be split
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "digit": _json_label(self.label),
+            "probability": self.probability,
+            "top_k": [{"digit": _json_label(label), "probability": p} for label, p in self.top_k],
+            "box": list(self.box) if self.box is not None else None,
+            "unsure": self.unsure,
+        }
+
+
+def is_unsure(top_k: list[tuple[str, float]]) -> bool:
+    """Low top probability, or a runner-up close behind (needs the top two; top_k>=1)."""
+    first = top_k[0][1]
+    second = top_k[1][1] if len(top_k) > 1 else 0.0
+    return first < UNSURE_PROBABILITY or first - second < UNSURE_MARGIN
+
+
+@dataclass(frozen=True)
 class Prediction:
-    """One image's answer, as plain data (render and JSON take it as is)."""
+    """One image's answer, as plain data (render and JSON take it as is).
+
+    One digit: `label`/`probability`/`top_k`/`pixels` are its own. Several digits:
+    `label` is the number read left to right, `probability` the product of the digits'
+    (the chance all are right), and `digits` holds each one.
+    """
 
     path: str
-    index: int  # class index of the top prediction
-    label: str  # its class name ("7" for MNIST)
+    index: int  # class index of the top prediction (-1 for a number of several digits)
+    label: str  # its class name ("7" for MNIST), or the number ("2026")
     probability: float
     top_k: list[tuple[str, float]]  # (label, probability), most likely first
     pixels: list[list[float]] = field(repr=False)  # 28x28 input as the model saw it, 0..1
     inverted: bool = False
+    digits: list[DigitPrediction] = field(default_factory=list, repr=False)
+    steps: list[tuple[str, np.ndarray]] = field(default_factory=list, repr=False)
+
+    @property
+    def unsure(self) -> bool:
+        return any(d.unsure or d.touching for d in self.digits)
+
+    @property
+    def hint(self) -> str:
+        if any(d.touching for d in self.digits):
+            return TOUCHING_HINT
+        return UNSURE_HINT if self.unsure else ""
 
     def to_json(self) -> dict[str, Any]:
-        digit: int | str = int(self.label) if self.label.isdigit() else self.label
-        return {
-            "path": self.path,
-            "digit": digit,
-            "probability": self.probability,
-            "top_k": [{"digit": _json_label(label), "probability": p} for label, p in self.top_k],
-            "inverted": self.inverted,
-        }
+        record: dict[str, Any] = {"path": self.path}
+        if len(self.digits) > 1:
+            record["number"] = self.label
+            record["probability"] = self.probability
+            record["digits"] = [d.to_json() for d in self.digits]
+        else:
+            record["digit"] = _json_label(self.label)
+            record["probability"] = self.probability
+            record["top_k"] = [
+                {"digit": _json_label(label), "probability": p} for label, p in self.top_k
+            ]
+            if self.digits and self.digits[0].box is not None:
+                record["box"] = list(self.digits[0].box)
+        record["inverted"] = self.inverted
+        record["unsure"] = self.unsure
+        if self.hint:
+            record["hint"] = self.hint
+        return record
 
 
 def _json_label(label: str) -> int | str:
@@ -145,6 +209,82 @@ def prepare_all(
         except ImageError as e:
             failures.append(Failure(str(path), str(e)))
     return prepared, failures
+
+
+def read_all(
+    paths: list[Path], invert: bool | None, single: bool = False, steps: bool = False
+) -> tuple[list[tuple[Path, Reading]], list[Failure]]:
+    """Read every digit of each image; a bad image becomes a Failure, the rest go on."""
+    readings = []
+    failures = []
+    for path in paths:
+        try:
+            readings.append((path, prepare_digits(path, invert=invert, single=single, steps=steps)))
+        except ImageError as e:
+            failures.append(Failure(str(path), str(e)))
+    return readings, failures
+
+
+def predict_readings(
+    classifier: Classifier, readings: list[tuple[Path, Reading]], top_k: int
+) -> list[Prediction]:
+    """One Prediction per image, its digits left to right (one batch over all digits)."""
+    every = [digit for _, reading in readings for digit in reading.digits]
+    probs = probabilities(classifier, every)
+    results, row = [], 0
+    for path, reading in readings:
+        digits = []
+        for digit in reading.digits:
+            digits.append(_digit_prediction(classifier, digit, probs[row], max(top_k, 2)))
+            row += 1
+        # The second guess is needed to judge doubt; only top_k of them are shown.
+        digits = [
+            DigitPrediction(
+                d.index,
+                d.label,
+                d.probability,
+                d.top_k[:top_k],
+                d.pixels,
+                d.box,
+                d.unsure,
+                d.touching,
+            )
+            for d in digits
+        ]
+        first = digits[0]
+        several = len(digits) > 1
+        results.append(
+            Prediction(
+                path=str(path),
+                index=-1 if several else first.index,
+                label="".join(d.label for d in digits),
+                probability=float(np.prod([d.probability for d in digits])),
+                top_k=[] if several else first.top_k,
+                pixels=first.pixels,
+                inverted=reading.inverted,
+                digits=digits,
+                steps=[(step.name, step.pixels) for step in reading.steps],
+            )
+        )
+    return results
+
+
+def _digit_prediction(
+    classifier: Classifier, digit: PreparedDigit, row: np.ndarray, top_k: int
+) -> DigitPrediction:
+    order = np.argsort(-row, kind="stable")[: min(top_k, len(row))]
+    best = int(order[0])
+    ranked = [(classifier.classes[int(i)], float(row[i])) for i in order]
+    return DigitPrediction(
+        index=best,
+        label=classifier.classes[best],
+        probability=float(row[best]),
+        top_k=ranked,
+        pixels=digit.pixels.tolist(),
+        box=digit.box,
+        unsure=is_unsure(ranked),
+        touching=digit.touching,
+    )
 
 
 def probabilities(classifier: Classifier, digits: list[PreparedDigit]) -> np.ndarray:
