@@ -55,8 +55,8 @@ def predict(
         typer.Option(
             "--export",
             metavar="PATH",
-            help="An exported model instead of a run: an `mnist export` folder, a TorchScript "
-            ".pt file or an .onnx file.",
+            help="An exported model instead of a run: an `mnist export` folder, a .pt2, "
+            "a TorchScript .pt or an .onnx file.",
         ),
     ] = None,
     old_model: Annotated[
