@@ -133,7 +133,7 @@ def command_group(**kwargs: Any) -> MnistTyper:
 
 app = command_group(
     name="mnist",
-    help="A terminal workbench for MNIST: download, train, evaluate, predict, inspect, export.",
+    help="A terminal workbench for MNIST: train, compare, sweep, evaluate, predict, draw, inspect, export.",
     no_args_is_help=True,
 )
 
@@ -238,7 +238,7 @@ def root(
         typer.Option("--version", callback=version_callback, is_eager=True, help="Show version."),
     ] = False,
 ) -> None:
-    """A terminal workbench for MNIST: download, train, evaluate, predict, inspect, export."""
+    """A terminal workbench for MNIST: train, compare, sweep, evaluate, predict, draw, inspect, export."""
 
 
 def main(argv: list[str] | None = None) -> None:
