@@ -131,9 +131,14 @@ def command_group(**kwargs: Any) -> MnistTyper:
     return MnistTyper(**kwargs)
 
 
+WORKBENCH = (
+    "A terminal workbench for MNIST: train, compare, sweep, evaluate, predict, draw, "
+    "inspect, export."
+)
+
 app = command_group(
     name="mnist",
-    help="A terminal workbench for MNIST: train, compare, sweep, evaluate, predict, draw, inspect, export.",
+    help=WORKBENCH,
     no_args_is_help=True,
 )
 
@@ -238,7 +243,7 @@ def root(
         typer.Option("--version", callback=version_callback, is_eager=True, help="Show version."),
     ] = False,
 ) -> None:
-    """A terminal workbench for MNIST: train, compare, sweep, evaluate, predict, draw, inspect, export."""
+    """A terminal workbench for MNIST (see WORKBENCH)."""
 
 
 def main(argv: list[str] | None = None) -> None:
