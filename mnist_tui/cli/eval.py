@@ -38,6 +38,18 @@ def eval_command(
             "next to each member's.",
         ),
     ] = False,
+    sweep: Annotated[
+        str | None,
+        typer.Option(
+            help="With --ensemble: the members are the sweep NAME's best --top K finished "
+            "trials, by best validation accuracy (never test).",
+            metavar="NAME",
+        ),
+    ] = None,
+    top: Annotated[
+        int | None,
+        typer.Option(help="With --sweep: how many of its best trials to ensemble.", metavar="K"),
+    ] = None,
     png: Annotated[
         bool,
         typer.Option(
@@ -59,6 +71,8 @@ def eval_command(
 
     if split not in SPLITS:  # checked before loading anything
         raise MnistError(f"--split {split!r}: choose one of {', '.join(SPLITS)}.")
+    if sweep is not None or top is not None:
+        runs = _sweep_members(runs, ensemble, sweep, top, runs_dir)
     if ensemble:
         if png:
             raise MnistError(
@@ -89,6 +103,23 @@ def eval_command(
     from mnist_tui.evaluate.view import eval_view
 
     print_result(eval_view(report), plain)
+
+
+def _sweep_members(
+    runs: list[str] | None, ensemble: bool, sweep: str | None, top: int | None, runs_dir: Path
+) -> list[str]:
+    """The run folders of `--sweep NAME --top K`, checked before any model is loaded."""
+    from mnist_tui.runs.folders import sweep_best_runs
+
+    if sweep is None:
+        raise MnistError("--top K picks a sweep's best trials: add --ensemble --sweep NAME.")
+    if not ensemble:
+        raise MnistError("--sweep NAME evaluates the sweep's best trials together: add --ensemble.")
+    if top is None:
+        raise MnistError("--sweep NAME needs --top K, how many of its best trials to ensemble.")
+    if runs:
+        raise MnistError("Give RUN RUN ... or --sweep NAME --top K, not both.")
+    return [str(run.path) for run in sweep_best_runs(runs_dir, sweep, top)]
 
 
 def _eval_ensemble(

@@ -386,6 +386,13 @@ def _finish(session: Session, interrupted: bool) -> None:
     if best is not None and best.get("run_dir"):
         again = Path(best["run_dir"]) / "config.toml"
         console.print(f"Train the best again: mnist train --config {again}", markup=False)
+    from mnist_tui.sweep.png import default_png, write_sweep_png
+
+    try:  # a plot that cannot be written loses nothing: the trials are in the study
+        png = write_sweep_png(session.study, plan, default_png(session.runs_dir, plan.name))
+        console.print(f"Plot: {png}", markup=False)
+    except MnistError as e:
+        print(f"mnist: warning: {e}", file=sys.stderr)
     where = f" --storage {session.url}" if session.url_given else ""
     where += f" --runs-dir {session.runs_dir}" if str(session.runs_dir) != "runs" else ""
     if interrupted:
@@ -404,6 +411,15 @@ def show(
     storage: Storage = None,
     runs_dir: RunsDir = Path("runs"),
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    png: Annotated[
+        Path | None,
+        typer.Option(
+            "--png",
+            help="Write sweep.png (history, one panel per parameter) to FILE (a folder: "
+            "FILE/sweep.png). A sweep writes runs/.sweeps/NAME/sweep.png when it ends.",
+            metavar="FILE",
+        ),
+    ] = None,
 ) -> None:
     """A sweep's trials, its best trial (and the command that trains it again), importances."""
     import json
@@ -415,6 +431,11 @@ def show(
     url = _storage_url(storage, runs_dir)
     study, plan = load_study(name, open_storage(url, create=False))
     report = sweep_report(study, plan, url)
+    if png is not None:
+        from mnist_tui.sweep.png import write_sweep_png
+
+        written = write_sweep_png(study, plan, png)
+        print(f"wrote {written}", file=sys.stderr if as_json else sys.stdout)
     if as_json:
         print(json.dumps(report, indent=2, default=str))
         return

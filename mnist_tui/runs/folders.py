@@ -23,7 +23,7 @@ from typing import Any
 
 import tomli_w
 
-from mnist_tui.errors import RunError, RunWriteError, brief
+from mnist_tui.errors import ConfigError, RunError, RunWriteError, brief
 from mnist_tui.fsutil import (
     TOML_ERRORS,
     atomic_write_bytes,
@@ -514,3 +514,30 @@ def list_runs(runs_dir: Path) -> list[dict[str, Any]]:
         )
         records.append(record)
     return records
+
+
+#: Statuses of a trial that ran its course: its checkpoint is the best of a whole run.
+FINISHED = ("completed", "early_stopped")
+
+
+def sweep_best_runs(runs_dir: Path, sweep: str, top: int) -> list[RunFolder]:
+    """The `top` finished trials of sweep `sweep` with the best validation accuracy.
+
+    Chosen on validation accuracy only (never test: the ensemble is then scored on test).
+    Read from the run folders, so `mnist eval` needs neither Optuna nor the study's storage.
+    """
+    if top < 2:
+        raise ConfigError(f"--top {top}: an ensemble needs at least 2 runs.")
+    trials = [r for r in list_runs(runs_dir) if r.get("sweep") == sweep]
+    if not trials:
+        raise RunError(
+            f"No runs of sweep {sweep!r} in {runs_dir}: `mnist runs` lists the runs there."
+        )
+    finished = [r for r in trials if r["status"] in FINISHED and r.get("best_val_acc") is not None]
+    if len(finished) < top:
+        raise RunError(
+            f"Sweep {sweep!r} has {len(finished)} finished run(s) of {len(trials)} "
+            f"(completed or early-stopped), fewer than --top {top}."
+        )
+    finished.sort(key=lambda r: (-r["best_val_acc"], r.get("trial") or 0, r["id"]))
+    return [RunFolder(Path(r["path"])) for r in finished[:top]]

@@ -132,7 +132,15 @@ def run_worker(
         if deadline is not None and time.monotonic() >= deadline:
             break
         if trials_done(study) >= plan.trials:
-            break
+            running = _others_running(study)  # fails lost trials first: then recount
+            if trials_done(study) < plan.trials:
+                continue  # a lost trial's retry is queued: run it
+            if not running:
+                break
+            # Another worker's trial still runs: it may be lost (SIGKILL, a machine gone).
+            # Wait for it to end, or for its heartbeat to go stale and its retry to queue.
+            time.sleep(1.0)
+            continue
         before = {t.number for t in study.get_trials(deepcopy=False)}
         study.optimize(
             objective,
@@ -147,6 +155,16 @@ def run_worker(
             result.interrupted = True
             break
     return result
+
+
+def _others_running(study: Any) -> bool:
+    """Whether trials still run; a lost one (no heartbeat for the grace period) is failed
+    here first, and Optuna's retry callback queues its parameters again."""
+    import optuna
+    from optuna.trial import TrialState
+
+    optuna.storages.fail_stale_trials(study)
+    return bool(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
 
 
 def _requeue_interrupted(study: Any, before: set[int]) -> None:
