@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from mnist_tui.cli import train_parallel as parallel
+from mnist_tui.cli import training_options as options
 from mnist_tui.cli.app import (
     DataRoot,
     Plain,
@@ -36,25 +37,25 @@ TRAIN_EPILOG = "\n\n".join(
 @app.command(epilog=TRAIN_EPILOG)
 def train(
     model: Annotated[str | None, typer.Option(help=help_for("model", "See Models below."))] = None,
-    dataset: Annotated[str | None, typer.Option(help=help_for("dataset"))] = None,
-    epochs: Annotated[int | None, typer.Option(help=help_for("epochs"))] = None,
-    batch_size: Annotated[int | None, typer.Option(help=help_for("batch_size"))] = None,
-    lr: Annotated[float | None, typer.Option(help=help_for("lr"))] = None,
-    momentum: Annotated[float | None, typer.Option(help=help_for("momentum"))] = None,
-    beta2: Annotated[float | None, typer.Option(help=help_for("beta2"))] = None,
-    weight_decay: Annotated[float | None, typer.Option(help=help_for("weight_decay"))] = None,
-    optimizer: Annotated[str | None, typer.Option(help=help_for("optimizer"))] = None,
-    scheduler: Annotated[str | None, typer.Option(help=help_for("scheduler"))] = None,
-    patience: Annotated[int | None, typer.Option(help=help_for("patience"))] = None,
-    val_size: Annotated[int | None, typer.Option(help=help_for("val_size"))] = None,
-    label_smoothing: Annotated[float | None, typer.Option(help=help_for("label_smoothing"))] = None,
-    augment: Annotated[bool | None, typer.Option(help=help_for("augment"))] = None,
-    seed: Annotated[int | None, typer.Option(help=help_for("seed"))] = None,
-    deterministic: Annotated[bool | None, typer.Option(help=help_for("deterministic"))] = None,
-    device: Annotated[str | None, typer.Option(help=help_for("device"))] = None,
-    precision: Annotated[str | None, typer.Option(help=help_for("precision"))] = None,
-    name: Annotated[str | None, typer.Option(help=help_for("name"))] = None,
-    ema: Annotated[float | None, typer.Option(metavar="DECAY", help=help_for("ema"))] = None,
+    dataset: options.DatasetOption = None,
+    epochs: options.EpochsOption = None,
+    batch_size: options.BatchSizeOption = None,
+    lr: options.LrOption = None,
+    momentum: options.MomentumOption = None,
+    beta2: options.Beta2Option = None,
+    weight_decay: options.WeightDecayOption = None,
+    optimizer: options.OptimizerOption = None,
+    scheduler: options.SchedulerOption = None,
+    patience: options.PatienceOption = None,
+    val_size: options.ValSizeOption = None,
+    label_smoothing: options.LabelSmoothingOption = None,
+    augment: options.AugmentOption = None,
+    seed: options.SeedOption = None,
+    deterministic: options.DeterministicOption = None,
+    device: options.DeviceOption = None,
+    precision: options.PrecisionOption = None,
+    name: options.NameOption = None,
+    ema: options.EmaOption = None,
     preset: Annotated[
         str | None,
         typer.Option(
