@@ -115,31 +115,47 @@ def postgres() -> Iterator[str]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def test_two_join_workers_share_one_study(postgres, synthetic_root, tmp_path):
+def make_study(
+    url: str,
+    name: str,
+    params: list[str],
+    trials: int,
+    data_root,
+    epochs: int = 1,
+    val_size: int = 500,
+):
+    """A study as `mnist sweep` on a first machine makes it (fast_cnn on the CPU); the
+    password only in this process's environment, and only while it connects."""
     from mnist_tui.config import TrainConfig
     from mnist_tui.sweep.space import build_space
     from mnist_tui.sweep.storage import open_storage
     from mnist_tui.sweep.study import SweepPlan, base_settings, create_study
 
-    os.environ["PGPASSWORD"] = PASSWORD  # for this process's own connection only
+    os.environ["PGPASSWORD"] = PASSWORD
     try:
-        # The study is made by a first machine; the two workers only --join it.
-        space = build_space(["lr=0.03,0.05,0.08,0.1", "batch_size=64,128"], None)
+        space = build_space(params, None)
         config = TrainConfig(
-            model="fast_cnn", epochs=1, val_size=500, device="cpu", precision="fp32"
+            model="fast_cnn", epochs=epochs, val_size=val_size, device="cpu", precision="fp32"
         )
         plan = SweepPlan(
-            "pg",
+            name,
             space,
             base_settings(config, space),
-            trials=6,
+            trials=trials,
             sampler="random",
             pruner="none",
-            data_root=str(synthetic_root),
+            data_root=str(data_root),
         )
-        study = create_study(plan, open_storage(postgres))
+        return create_study(plan, open_storage(url))
     finally:
         del os.environ["PGPASSWORD"]
+
+
+def test_two_join_workers_share_one_study(postgres, synthetic_root, tmp_path):
+    # The study is made by a first machine; the two workers only --join it.
+    study = make_study(
+        postgres, "pg", ["lr=0.03,0.05,0.08,0.1", "batch_size=64,128"], 6, synthetic_root
+    )
 
     # Two "machines": separate folders, each its own runs folder, the password only in env.
     machines = [tmp_path / "a", tmp_path / "b"]

@@ -7,14 +7,13 @@ is failed after 8 s instead of 40 s.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import time
 
 import pytest
 from conftest import MNIST_CMD, cli_env
-from test_sweep_postgres import PASSWORD, postgres  # noqa: F401  # the fixture
+from test_sweep_postgres import PASSWORD, make_study, postgres  # noqa: F401  # the fixture
 
 pytestmark = pytest.mark.slow
 
@@ -23,29 +22,9 @@ def test_sigkilled_worker_trial_is_failed_and_retried(postgres, synthetic_root, 
     import optuna
     from optuna.trial import TrialState
 
-    from mnist_tui.config import TrainConfig
-    from mnist_tui.sweep.space import build_space
-    from mnist_tui.sweep.storage import open_storage
-    from mnist_tui.sweep.study import SweepPlan, base_settings, create_study
-
-    os.environ["PGPASSWORD"] = PASSWORD  # for this process's own connection only
-    try:
-        space = build_space(["lr=0.03,0.05,0.08,0.1"], None)
-        config = TrainConfig(
-            model="fast_cnn", epochs=2, val_size=300, device="cpu", precision="fp32"
-        )
-        plan = SweepPlan(
-            "kill",
-            space,
-            base_settings(config, space),
-            trials=3,
-            sampler="random",
-            pruner="none",
-            data_root=str(synthetic_root),
-        )
-        study = create_study(plan, open_storage(postgres))
-    finally:
-        del os.environ["PGPASSWORD"]
+    study = make_study(
+        postgres, "kill", ["lr=0.03,0.05,0.08,0.1"], 3, synthetic_root, epochs=2, val_size=300
+    )
 
     env = cli_env(PGPASSWORD=PASSWORD, MNIST_SWEEP_HEARTBEAT="2")
     workers = {}
